@@ -1,0 +1,197 @@
+"""Notebook parameters: read a notebook's `parameters` cell, coerce command-line text, validate values.
+
+A parameters cell holds one literal per line, typed, with a help comment that may end in
+the allowed values:
+
+    epochs: int = 20            # training epochs per run; in [1, 1000]
+    learning_rate: float = 1e-3 # Adam step size; in (0, 1]
+    dataset: str = "mnist"      # dataset to train on; in {mnist, fashion_mnist, synthetic}
+    widths: list[int] = [100]   # hidden-layer widths; each in [1, 4096]
+
+`[a, b]` / `(a, b)` are closed / open intervals (`inf` allowed), `{a, b}` a set of choices;
+for a list the rule applies to each element, and a list may not be empty.
+"""
+import ast
+import io
+import math
+import re
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from labs_lib import PROJECT_ROOT
+
+SCALAR_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+TYPES = tuple(SCALAR_TYPES) + tuple(f"list[{t}]" for t in ("int", "float", "str"))
+_RULE = re.compile(r"[;,]?\s*(?:each\s+)?in\s+([\[(][^\[\]()]*[\])]|\{[^}]*\})\s*$")
+
+
+class ParamError(ValueError):
+    """A parameter name, type or value that the notebook does not allow."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a notebook: its name, type, default, help text and allowed values."""
+
+    name: str
+    type: str
+    default: object
+    help: str
+    rule: str = ""  # "[1, 1000]", "(0, 1]", "{a, b}" or "" for anything of the right type
+
+    @property
+    def elem_type(self):
+        return self.type[5:-1] if self.type.startswith("list[") else self.type
+
+    def describe(self):
+        """What this parameter accepts, in words: 'an int in [1, 1000]'."""
+        article = "an" if self.elem_type == "int" else "a"
+        kind = f"a non-empty list of {self.elem_type}" if self.type.startswith("list") else f"{article} {self.type}"
+        if not self.rule:
+            return kind
+        is_list = self.type.startswith("list")
+        if self.rule.startswith("{"):
+            return f"{kind}, each one of {self.rule}" if is_list else f"one of {self.rule}"
+        return f"{kind}, each in {self.rule}" if is_list else f"{kind} in {self.rule}"
+
+
+def notebook_path(notebook, notebooks_dir=None):
+    """The .ipynb file of a notebook given by name ('02_initialization') or path."""
+    path = Path(notebook)
+    if path.suffix == ".ipynb":
+        return path
+    return Path(notebooks_dir or PROJECT_ROOT / "notebooks") / f"{notebook}.ipynb"
+
+
+def parameters_source(path):
+    """Source of the cell tagged `parameters` in the notebook at `path`."""
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            return cell.source
+    raise ParamError(f"{path} has no cell tagged 'parameters'")
+
+
+def read_params(notebook, notebooks_dir=None):
+    """The parameters of a notebook, in cell order, as {name: Param}."""
+    path = notebook_path(notebook, notebooks_dir)
+    return parse_cell(parameters_source(path), origin=str(path))
+
+
+def parse_cell(source, origin="parameters cell"):
+    """Parse a parameters cell into {name: Param}; only typed literal assignments are allowed."""
+    comments = _comments_by_line(source)
+    params = {}
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value):
+            raise ParamError(f"{origin}, line {node.lineno}: only typed literal assignments "
+                             f"(`name: type = value  # help`) belong in a parameters cell")
+        name, type_ = node.target.id, ast.unparse(node.annotation).replace(" ", "")
+        if type_ == "list":
+            type_ = "list[str]"
+        if type_ not in TYPES:
+            raise ParamError(f"{origin}: parameter {name} has type {type_!r}; allowed types: {', '.join(TYPES)}")
+        try:
+            default = ast.literal_eval(node.value)
+        except ValueError:
+            raise ParamError(f"{origin}: parameter {name} must be a literal, got `{ast.unparse(node.value)}`") from None
+        text = comments.get(node.end_lineno, "")
+        match = _RULE.search(text)
+        help_, rule = (text[: match.start()].strip(), match.group(1)) if match else (text, "")
+        param = Param(name, type_, default, help_, rule)
+        check(param, default)  # a default that breaks its own rule is the notebook author's bug
+        params[name] = param
+    return params
+
+
+def _comments_by_line(source):
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    return {tok.start[0]: tok.string.lstrip("#").strip() for tok in tokens if tok.type == tokenize.COMMENT}
+
+
+def coerce(param, text):
+    """Turn command-line text (`-p name=text`) into a value of the parameter's type, then check it."""
+    try:
+        if param.type.startswith("list"):
+            items = ast.literal_eval(text) if text.strip().startswith("[") else [t for t in text.split(",") if t.strip()]
+            if not isinstance(items, list):
+                raise ValueError
+            value = [_coerce_scalar(param.elem_type, item) for item in items]
+        else:
+            value = _coerce_scalar(param.type, text)
+    except (ValueError, SyntaxError):
+        raise ParamError(f"{param.name} must be {param.describe()}, got {text!r}") from None
+    return check(param, value)
+
+
+def _coerce_scalar(type_, item):
+    if not isinstance(item, str):
+        return item
+    item = item.strip()
+    if type_ == "bool":
+        lowered = item.lower()
+        if lowered not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(item)
+        return lowered in ("true", "1", "yes")
+    if type_ == "int":
+        return int(item)
+    return float(item) if type_ == "float" else item
+
+
+def check(param, value):
+    """Return `value` (ints widened to float for float parameters) if allowed, else raise ParamError."""
+    if param.type.startswith("list"):
+        if not isinstance(value, list) or not value:
+            raise ParamError(f"{param.name} must be {param.describe()}, got {value!r}")
+        return [_check_scalar(param, v, whole=value) for v in value]
+    return _check_scalar(param, value, whole=value)
+
+
+def _check_scalar(param, value, whole):
+    type_ = param.elem_type
+    ok_type = {
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "str": isinstance(value, str),
+    }[type_]
+    if not ok_type or (type_ == "float" and not math.isfinite(value)) or not _allowed(param.rule, type_, value):
+        raise ParamError(f"{param.name} must be {param.describe()}, got {whole!r}")
+    return float(value) if type_ == "float" else value
+
+
+def _allowed(rule, type_, value):
+    if not rule:
+        return True
+    if rule.startswith("{"):
+        choices = [c.strip().strip("'\"") for c in rule[1:-1].split(",")]
+        return str(value) in choices
+    lo_text, hi_text = (part.strip() for part in rule[1:-1].split(","))
+    lo, hi = float(lo_text), float(hi_text)
+    above = value >= lo if rule[0] == "[" else value > lo
+    below = value <= hi if rule[-1] == "]" else value < hi
+    return above and below
+
+
+def check_all(params, values, origin="parameters"):
+    """Check a {name: value} mapping against {name: Param}; unknown names are an error."""
+    unknown = sorted(set(values) - set(params))
+    if unknown:
+        raise ParamError(f"{origin}: unknown parameter {unknown[0]!r}; allowed: {', '.join(params)}")
+    return {name: check(params[name], value) for name, value in values.items()}
+
+
+def bind(notebook, namespace):
+    """Validate the parameter values a notebook is running with; returns them as a dict.
+
+    Call it right after the parameters cell: `P = params.bind("02_initialization", globals())`.
+    It catches a bad value typed into the cell with the same message the runner gives.
+    """
+    spec = read_params(notebook)
+    missing = [name for name in spec if name not in namespace]
+    if missing:
+        raise ParamError(f"run the parameters cell first: {', '.join(missing)} not defined")
+    return check_all(spec, {name: namespace[name] for name in spec}, origin=str(notebook))

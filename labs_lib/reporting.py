@@ -1,0 +1,156 @@
+"""Reporting: save figures and tables of a run, and `metrics.json` with the run's context.
+
+Every file is written under a temporary name and renamed, so a reader never sees half a file.
+"""
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from labs_lib import PROJECT_ROOT, __version__
+
+FIGURE_FORMATS = ("png", "pdf")  # PNG for screens and the gallery, PDF (vector) for print
+
+
+def reports_dir():
+    """Where outputs land: $LABS_REPORTS_DIR, else reports/ at the project root."""
+    return Path(os.environ.get("LABS_REPORTS_DIR") or PROJECT_ROOT / "reports")
+
+
+def atomic_write(path, data):
+    """Write bytes or text to `path` through a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def to_json(obj):
+    """JSON text for results holding numpy scalars/arrays, paths and NaN (written as null)."""
+    return json.dumps(_plain(obj), indent=2, allow_nan=False) + "\n"
+
+
+def _plain(obj):
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _plain(obj.item())
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def versions():
+    """Versions of Python and the libraries a result depends on (those installed)."""
+    found = {"python": platform.python_version(), "labs_lib": __version__}
+    for dist in ("keras", "tensorflow-cpu", "tensorflow", "jax", "jaxlib", "numpy", "pandas", "matplotlib"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def device():
+    """The machine and, under JAX or TensorFlow, the accelerator the backend computes on."""
+    info = {"machine": platform.machine(), "cpu_count": os.cpu_count(), "platform": platform.platform()}
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend == "jax" and "jax" in sys.modules:
+        dev = sys.modules["jax"].devices()[0]
+        info["accelerator"] = f"{dev.platform}:{getattr(dev, 'device_kind', dev)}"
+    elif backend == "tensorflow" and "tensorflow" in sys.modules:
+        gpus = sys.modules["tensorflow"].config.list_physical_devices("GPU")
+        info["accelerator"] = f"gpu:{gpus[0].name}" if gpus else "cpu"
+    return info
+
+
+class Report:
+    """Collects a notebook run's figures, tables and values; `save()` writes metrics.json.
+
+    out_dir: folder for the outputs; "" means reports/<notebook>/ at the project root.
+    """
+
+    def __init__(self, notebook, params, out_dir=""):
+        self.notebook = notebook
+        self.params = dict(params)
+        self.out_dir = Path(out_dir) if out_dir else reports_dir() / notebook
+        self.started = time.time()
+        self.dataset_info = None
+        self.tables, self.figures, self.values = {}, [], {}
+
+    def dataset(self, ds):
+        """Record which data the run used (title, provenance, split sizes) and return it."""
+        self.dataset_info = {"name": ds.name, "title": ds.title, "synthetic": ds.synthetic,
+                             "source": ds.source, "sizes": ds.sizes()}
+        return ds
+
+    def figure(self, fig, name, caption=""):
+        """Save a matplotlib figure as figures/<name>.png and .pdf; synthetic runs are stamped as such."""
+        if self.dataset_info and self.dataset_info["synthetic"]:
+            fig.text(0.995, 0.005, "SYNTHETIC DATA: not real results", ha="right", va="bottom",
+                     fontsize=8, color="firebrick", alpha=0.9)
+        paths = []
+        for fmt in FIGURE_FORMATS:
+            path = self.out_dir / "figures" / f"{name}.{fmt}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".{fmt}")
+            os.close(fd)
+            try:
+                fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            paths.append(path.relative_to(self.out_dir).as_posix())
+        self.figures = [f for f in self.figures if f["name"] != name]
+        self.figures.append({"name": name, "caption": caption, "files": paths})
+        return fig
+
+    def table(self, name, df, caption=""):
+        """Record a pandas DataFrame as a table of metrics.json and return it for display."""
+        self.tables[name] = {"caption": caption, "columns": [str(c) for c in df.columns],
+                             "rows": df.reset_index(drop=df.index.name is None).to_dict("records")}
+        return df
+
+    def record(self, **values):
+        """Record named values (numbers quoted in the text, per-run details) in metrics.json."""
+        self.values.update(values)
+
+    def save(self):
+        """Write metrics.json (tables, values, figures and the run's context) atomically."""
+        metrics = {
+            "notebook": self.notebook,
+            "profile": self.params.get("profile", "custom"),
+            "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+            "seed": self.params.get("seed"),
+            "parameters": self.params,
+            "dataset": self.dataset_info,
+            "tables": self.tables,
+            "values": self.values,
+            "figures": self.figures,
+            "versions": versions(),
+            "device": device(),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "wall_seconds": round(time.time() - self.started, 2),
+        }
+        return atomic_write(self.out_dir / "metrics.json", to_json(metrics))

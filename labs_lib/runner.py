@@ -1,0 +1,400 @@
+"""The runner: validate a run's notebooks and parameters, execute them with papermill, publish outputs.
+
+Each notebook runs in its own `python -m papermill` process (kernel of this environment), writing
+into a staging folder next to the outputs; only a finished run is renamed into place, so an
+interrupted or failed run never replaces the previous outputs.
+"""
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from labs_lib import PACKAGE_DIR, PROJECT_ROOT, __version__
+from labs_lib.params import ParamError, check_all, coerce, read_params
+from labs_lib.reporting import atomic_write, to_json
+
+PROFILES = ("smoke", "quick", "full")
+BACKENDS = ("tensorflow", "jax")
+DEFAULT_TIMEOUT = {"smoke": 600, "quick": 1800, "full": 6 * 3600}  # seconds per notebook
+RUNNER_PARAMS = ("profile", "out_dir")  # set by the runner, not by -p
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+
+
+class UsageError(ValueError):
+    """A bad command line: unknown notebook, parameter, profile or backend (exit status 2)."""
+
+
+@dataclass
+class Job:
+    """One notebook to execute, with its validated parameters."""
+
+    name: str
+    path: Path
+    params: dict
+
+
+@dataclass
+class Result:
+    name: str
+    status: str  # ok | failed | timeout | skipped | interrupted
+    seconds: float = 0.0
+    figures: int = 0
+    where: str = ""
+    message: str = ""
+    cells: tuple = (0, 0)
+
+
+@dataclass
+class RunOptions:
+    profile: str = "quick"
+    backend: str = "tensorflow"
+    out: Path = field(default_factory=lambda: PROJECT_ROOT / "reports")
+    jobs: int = 1
+    timeout: float = 0.0
+    resume: bool = False
+
+
+# ---------------------------------------------------------------- planning (no side effects)
+
+def discover(notebooks_dir=NOTEBOOKS_DIR):
+    """The pack's notebooks as {name: path}, in file-name order."""
+    return {p.stem: p for p in sorted(Path(notebooks_dir).glob("*.ipynb"))}
+
+
+def resolve_names(requested, available):
+    """Map names or unique prefixes ('02') to notebook names; all notebooks when none is given."""
+    if not requested:
+        return list(available)
+    names = []
+    for req in requested:
+        req_name = Path(req).stem if req.endswith(".ipynb") else req
+        matches = [n for n in available if n == req_name] or [n for n in available if n.startswith(req_name)]
+        if len(matches) != 1:
+            why = "is ambiguous" if matches else "is not a notebook of the pack"
+            raise UsageError(f"notebook {req!r} {why}; available: {', '.join(available)}")
+        names.append(matches[0])
+    return list(dict.fromkeys(names))
+
+
+def load_profile(profile, notebooks_dir=NOTEBOOKS_DIR):
+    """The parameter values of a profile, {notebook: {name: value}}, from profiles/<profile>.yaml."""
+    if profile not in PROFILES:
+        raise UsageError(f"profile must be one of {{{', '.join(PROFILES)}}}, got {profile!r}")
+    path = Path(notebooks_dir) / "profiles" / f"{profile}.yaml"
+    values = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    if not isinstance(values, dict):
+        raise UsageError(f"{path} must map notebook names to parameter values")
+    return {name: dict(v or {}) for name, v in values.items()}
+
+
+def parse_overrides(pairs):
+    """['epochs=3', ...] -> [('epochs', '3'), ...]."""
+    parsed = []
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"-p expects NAME=VALUE, got {pair!r}")
+        parsed.append((name.strip(), text))
+    return parsed
+
+
+def plan(requested, profile, overrides=(), notebooks_dir=NOTEBOOKS_DIR):
+    """Validate notebooks, profile values and -p overrides; return the Jobs. Writes nothing."""
+    available = discover(notebooks_dir)
+    names = resolve_names(requested, available)
+    profile_values = load_profile(profile, notebooks_dir)
+    unknown = sorted(set(profile_values) - set(available))
+    if unknown:
+        raise UsageError(f"profile {profile!r} names unknown notebook {unknown[0]!r}")
+    pairs = parse_overrides(overrides)
+    specs = {name: read_params(available[name]) for name in names}
+    for name, _ in pairs:
+        if name in RUNNER_PARAMS:
+            raise UsageError(f"{name} is set by the runner: use --{name.replace('_dir', '')} instead of -p")
+        if not any(name in spec for spec in specs.values()):
+            allowed = sorted({p for spec in specs.values() for p in spec} - set(RUNNER_PARAMS))
+            raise UsageError(f"unknown parameter {name!r} for {', '.join(names)}; allowed: {', '.join(allowed)}")
+    jobs = []
+    for name in names:
+        spec = specs[name]
+        values = check_all(spec, profile_values.get(name, {}), origin=f"profile {profile!r}, notebook {name}")
+        values.update({k: coerce(spec[k], text) for k, text in pairs if k in spec})
+        if "profile" in spec:
+            values["profile"] = profile
+        jobs.append(Job(name, available[name], values))
+    return jobs
+
+
+def check_backend(backend):
+    """Refuse a backend that is unknown or not installed, before any kernel starts."""
+    if backend not in BACKENDS:
+        raise UsageError(f"backend must be one of {{{', '.join(BACKENDS)}}}, got {backend!r}")
+    module = "tensorflow" if backend == "tensorflow" else "jax"
+    if importlib.util.find_spec(module) is None:
+        extra = " (pip install -e '.[jax]')" if backend == "jax" else ""
+        raise UsageError(f"backend {backend!r} needs {module}, which is not installed{extra}")
+
+
+# ---------------------------------------------------------------- fingerprints (for --resume)
+
+def library_hash():
+    """A hash of labs_lib's source, so --resume notices edits that did not bump the version."""
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(PACKAGE_DIR.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def fingerprint(job, backend):
+    """What a run's outputs depend on: notebook file, parameters, labs_lib, backend."""
+    inputs = {"notebook": hashlib.sha256(job.path.read_bytes()).hexdigest(), "parameters": job.params,
+              "labs_lib": library_hash(), "backend": backend}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def up_to_date(job, opts):
+    """True when out/<name>/ holds a complete run made from the same inputs."""
+    folder = Path(opts.out) / job.name
+    try:
+        record = json.loads((folder / "run.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (record.get("status") == "ok" and record.get("fingerprint") == fingerprint(job, opts.backend)
+            and all((folder / f).exists() for f in record.get("outputs", [])))
+
+
+# ---------------------------------------------------------------- execution
+
+class Progress:
+    """One status line per notebook as it goes (cell n of m, elapsed) and the overall count."""
+
+    def __init__(self, total, stream=sys.stdout):
+        self.total, self.done, self.stream = total, 0, stream
+        self.tty = stream.isatty()
+        self.lock = threading.Lock()
+        self.last = {}
+
+    def update(self, name, cells, elapsed):
+        n, m = cells
+        if not m:
+            return
+        with self.lock:
+            line = f"[{self.done}/{self.total} done] {name}: cell {n}/{m}, {elapsed:.0f} s"
+            if self.tty:
+                self.stream.write("\r\033[K" + line)
+            elif time.time() - self.last.get(name, 0) >= 15:
+                self.stream.write(line + "\n")
+            else:
+                return
+            self.last[name] = time.time()
+            self.stream.flush()
+
+    def finish(self, result):
+        with self.lock:
+            self.done += 1
+            prefix = "\r\033[K" if self.tty else ""
+            self.stream.write(f"{prefix}[{self.done}/{self.total} done] {result.name}: {result.status}"
+                              f" in {result.seconds:.1f} s{' - ' + result.message if result.message else ''}\n")
+            self.stream.flush()
+
+
+def cell_progress(nb_path):
+    """(cells started, code cells) from the notebook papermill is writing; (0, 0) if unreadable."""
+    try:
+        cells = [c for c in json.loads(Path(nb_path).read_text())["cells"] if c["cell_type"] == "code"]
+    except (OSError, ValueError, KeyError):
+        return (0, 0)
+    started = sum(c.get("metadata", {}).get("papermill", {}).get("status") in ("running", "completed")
+                  for c in cells)
+    return (started, len(cells))
+
+
+def first_error(nb_path):
+    """'ename: evalue' of the first error output in an executed notebook, or ''."""
+    try:
+        cells = json.loads(Path(nb_path).read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return ""
+    for cell in cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return f"{out.get('ename')}: {out.get('evalue')}"
+    return ""
+
+
+def kernel_env(backend):
+    """Environment for the papermill process and its kernel."""
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    env.pop("MPLBACKEND", None)  # Agg would drop inline figures from the executed notebook
+    return env
+
+
+def kill_tree(proc):
+    """Stop a papermill process and its kernel (which runs in a session of its own)."""
+    try:
+        import psutil
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except Exception:  # noqa: BLE001 - the process may already be gone
+        children = []
+    for p in [proc, *children]:
+        try:
+            p.kill()
+        except Exception:  # noqa: BLE001 - already exited
+            pass
+    proc.wait()
+
+
+def execute(job, opts, progress, stop):
+    """Run one notebook into a staging folder and publish it; returns a Result."""
+    out = Path(opts.out)
+    staging = out / f".staging-{job.name}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    executed = staging / f"{job.name}.ipynb"
+    params = dict(job.params)
+    if "out_dir" in read_params(job.path):
+        params["out_dir"] = str(staging.resolve())
+    cmd = [sys.executable, "-m", "papermill", str(job.path), str(executed), "-k", "python3",
+           "-y", json.dumps(params), "--cwd", str(job.path.parent), "--no-progress-bar", "--log-level", "ERROR"]
+    started = time.time()
+    with open(staging / "run.log", "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=kernel_env(opts.backend),
+                                start_new_session=True)
+        status = None
+        while proc.poll() is None:
+            elapsed = time.time() - started
+            if stop.is_set():
+                status = "interrupted"
+            elif opts.timeout and elapsed > opts.timeout:
+                status = "timeout"
+            if status:
+                kill_tree(proc)
+                break
+            progress.update(job.name, cell_progress(executed), elapsed)
+            stop.wait(0.5)
+    seconds = time.time() - started
+    if status == "interrupted":
+        shutil.rmtree(staging, ignore_errors=True)
+        return Result(job.name, "interrupted", seconds, message="stopped; previous outputs kept")
+    return publish(job, opts, staging, executed, status or ("ok" if proc.returncode == 0 else "failed"), seconds)
+
+
+def publish(job, opts, staging, executed, status, seconds):
+    """Write run.json and rename staging into out/<name> (ok) or out/<name>.failed (not ok)."""
+    metrics = staging / "metrics.json"
+    message = ""
+    if status == "ok" and not metrics.exists():
+        status, message = "failed", "the notebook finished without writing metrics.json"
+    elif status == "timeout":
+        message = f"stopped after the {opts.timeout:.0f} s timeout"
+    elif status == "failed":
+        tail = (staging / "run.log").read_text(errors="replace").strip().splitlines()[-1:]
+        message = first_error(executed) or (tail[0] if tail else "papermill failed")
+    figures = sorted(p.relative_to(staging).as_posix() for p in (staging / "figures").glob("*.*")) \
+        if (staging / "figures").is_dir() else []
+    outputs = [executed.name] + (["metrics.json"] if metrics.exists() else []) + figures
+    record = {"notebook": job.name, "status": status, "message": message, "profile": opts.profile,
+              "backend": opts.backend, "parameters": job.params, "fingerprint": fingerprint(job, opts.backend),
+              "seconds": round(seconds, 2), "cells": cell_progress(executed), "outputs": outputs,
+              "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    atomic_write(staging / "run.json", to_json(record))
+    final = Path(opts.out) / (job.name if status == "ok" else f"{job.name}.failed")
+    swap_into_place(staging, final)
+    if status == "ok":
+        shutil.rmtree(Path(opts.out) / f"{job.name}.failed", ignore_errors=True)
+    n_figs = sum(f.endswith(".png") for f in figures)
+    return Result(job.name, status, seconds, n_figs, str(final), message, tuple(record["cells"]))
+
+
+def swap_into_place(src, dest):
+    """Replace folder `dest` by `src` with renames, signals held off so neither is lost half-way."""
+    old = dest.with_name(f".old-{dest.name}-{uuid.uuid4().hex[:8]}")
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    held = threading.current_thread() is threading.main_thread()
+    if held:
+        signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        if dest.exists():
+            dest.rename(old)
+        src.rename(dest)
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def run(jobs, opts, stream=sys.stdout):
+    """Execute jobs (skipping up-to-date ones with --resume); returns Results in job order."""
+    Path(opts.out).mkdir(parents=True, exist_ok=True)
+    progress, stop = Progress(len(jobs), stream), threading.Event()
+    results = {}
+    todo = []
+    for job in jobs:
+        if opts.resume and up_to_date(job, opts):
+            results[job.name] = Result(job.name, "skipped", where=str(Path(opts.out) / job.name),
+                                       message="outputs up to date")
+            progress.finish(results[job.name])
+        else:
+            todo.append(job)
+
+    def one(job):
+        try:
+            result = execute(job, opts, progress, stop)
+        except Exception as exc:  # noqa: BLE001 - one notebook's failure must not stop the others
+            result = Result(job.name, "failed", message=f"runner error: {exc}")
+        progress.finish(result)
+        return result
+
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    pool = ThreadPoolExecutor(max_workers=max(1, opts.jobs))
+    try:
+        futures = {job.name: pool.submit(one, job) for job in todo}
+        for name, future in futures.items():
+            while not future.done():
+                time.sleep(0.1)
+            results[name] = future.result()
+    except KeyboardInterrupt:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for name, future in futures.items():
+            results[name] = future.result() if future.done() and not future.cancelled() else \
+                Result(name, "interrupted", message="not started")
+    finally:
+        pool.shutdown(wait=True)
+        signal.signal(signal.SIGTERM, previous)
+    return [results[job.name] for job in jobs]
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def summary(results):
+    """A plain-text table closing the run: notebook, status, seconds, figures, where."""
+    rows = [("notebook", "status", "seconds", "figures", "outputs")]
+    rows += [(r.name, r.status, f"{r.seconds:.1f}", str(r.figures), r.where or r.message) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    for r in results:
+        if r.status in ("failed", "timeout") and r.message:
+            lines.append(f"{r.name}: {r.message}")
+    return "\n".join(lines)
+
+
+def exit_status(results):
+    if any(r.status == "interrupted" for r in results):
+        return 130
+    return 1 if any(r.status in ("failed", "timeout") for r in results) else 0

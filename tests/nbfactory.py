@@ -1,0 +1,48 @@
+"""Small notebooks built on the fly for runner tests (no Keras: they start fast)."""
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+PARAMETERS = '''profile: str = "full"  # profile label; in {smoke, quick, full, custom}
+n: int = 3  # points to plot; in [1, 100]
+fail: bool = False  # raise an error in the last cell
+sleep: float = 0.0  # seconds to sleep before finishing; in [0, 600]
+out_dir: str = ""  # output folder ("" = reports/<name>)'''
+
+BODY = '''import time
+import matplotlib.pyplot as plt
+import pandas as pd
+from labs_lib.reporting import Report
+report = Report("{name}", dict(profile=profile, n=n, fail=fail, sleep=sleep), out_dir)
+fig, ax = plt.subplots()
+ax.plot(range(n))
+report.figure(fig, "line", caption="a line")
+report.table("points", pd.DataFrame({{"x": range(n)}}))'''
+
+FINISH = '''time.sleep(sleep)
+if fail:
+    raise RuntimeError("deliberate failure in {name}")
+report.save()'''
+
+
+def make_notebook(folder, name):
+    """Write folder/<name>.ipynb: a parameters cell, a figure, a table, metrics.json."""
+    param_cell = new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]})
+    nb = new_notebook(cells=[new_markdown_cell(f"# Test notebook {name}"), param_cell,
+                             new_code_cell(BODY.format(name=name)), new_code_cell(FINISH.format(name=name))])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = Path(folder) / f"{name}.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+def make_pack(folder, names=("aa_ok", "bb_ok"), profiles=None):
+    """A notebooks folder with the given notebooks and profiles/<profile>.yaml files."""
+    folder = Path(folder)
+    (folder / "profiles").mkdir(parents=True, exist_ok=True)
+    for name in names:
+        make_notebook(folder, name)
+    for profile, text in (profiles or {"smoke": "", "quick": "", "full": ""}).items():
+        (folder / "profiles" / f"{profile}.yaml").write_text(text)
+    return folder
