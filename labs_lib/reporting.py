@@ -105,7 +105,10 @@ class Report:
         return ds
 
     def figure(self, fig, name, caption=""):
-        """Save a matplotlib figure as figures/<name>.png and .pdf; synthetic runs are stamped as such."""
+        """Save a matplotlib figure as figures/<name>.png and .pdf; synthetic runs are stamped as such.
+
+        Returns None, so that a notebook cell ending with it shows the figure once (inline), not twice.
+        """
         if self.dataset_info and self.dataset_info["synthetic"]:
             fig.text(0.995, 0.005, "SYNTHETIC DATA: not real results", ha="right", va="bottom",
                      fontsize=8, color="firebrick", alpha=0.9)
@@ -124,7 +127,6 @@ class Report:
             paths.append(path.relative_to(self.out_dir).as_posix())
         self.figures = [f for f in self.figures if f["name"] != name]
         self.figures.append({"name": name, "caption": caption, "files": paths})
-        return fig
 
     def table(self, name, df, caption=""):
         """Record a pandas DataFrame as a table of metrics.json and return it for display."""

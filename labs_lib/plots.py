@@ -1,0 +1,92 @@
+"""Plots: one seaborn theme, one colour per configuration, figures that read in print and on screen."""
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+
+
+def set_theme():
+    """The pack's figure theme (seaborn whitegrid, readable font sizes, inline-friendly size)."""
+    sns.set_theme(style="whitegrid", context="notebook", rc={"figure.dpi": 100, "axes.titlesize": 11})
+
+
+def colors(names):
+    """A fixed colour per configuration name, kept across all figures of a notebook."""
+    palette = sns.color_palette("tab10", n_colors=max(10, len(names)))
+    return {name: palette[i] for i, name in enumerate(names)}
+
+
+def needs_log(values):
+    """True when positive values span more than two decades (a log axis reads better)."""
+    values = np.asarray([v for v in np.ravel(values) if np.isfinite(v) and v > 0])
+    return len(values) > 1 and values.max() / values.min() > 100
+
+
+def loss_grid(histories, title, ncols=3):
+    """One panel per configuration: train (solid) and validation (dashed) loss against epoch."""
+    names = list(histories)
+    palette = colors(names)
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(nrows, min(ncols, len(names)), figsize=(4.2 * min(ncols, len(names)), 3.2 * nrows),
+                             sharex=True, squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        h = histories[name]
+        ax.plot(h["epoch"], h["loss"], color=palette[name], label="train")
+        ax.plot(h["epoch"], h["val_loss"], color=palette[name], linestyle="--", label="validation")
+        if needs_log(np.r_[h["loss"], h["val_loss"]]):
+            ax.set_yscale("log")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy loss")
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def overlay(histories, column, title, ylabel):
+    """One line per configuration of `column` (e.g. val_loss) against epoch, log axis when needed."""
+    palette = colors(list(histories))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, h in histories.items():
+        ax.plot(h["epoch"], h[column], color=palette[name], label=name)
+    if needs_log(np.concatenate([h[column].to_numpy() for h in histories.values()])):
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def activation_histograms(activations, title, bins=50):
+    """Rows = configurations, columns = hidden layers: histogram of each layer's non-zero activations.
+
+    activations: {configuration: {layer name: array}}. ReLU outputs many exact zeros, which would dwarf
+    the rest, so each panel plots the non-zero values and notes the mean, std and share of zeros.
+    """
+    names = list(activations)
+    layers = list(next(iter(activations.values())))
+    palette = colors(names)
+    fig, axes = plt.subplots(len(names), len(layers), figsize=(3.4 * len(layers), 2.2 * len(names)), squeeze=False)
+    for row, name in enumerate(names):
+        for col, layer in enumerate(layers):
+            ax, values = axes[row, col], np.ravel(activations[name][layer])
+            nonzero = values[values != 0]
+            if nonzero.size:
+                ax.hist(nonzero, bins=bins, color=palette[name])
+            else:
+                ax.text(0.5, 0.5, "all activations are 0", transform=ax.transAxes, ha="center", va="center")
+                ax.set_xticks([])
+            ax.text(0.98, 0.95, f"mean {values.mean():.3g}\nstd {values.std():.3g}\nzeros {np.mean(values == 0):.0%}",
+                    transform=ax.transAxes, ha="right", va="top", fontsize=7,
+                    bbox=dict(boxstyle="round", fc="white", alpha=0.8))
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(layer)
+            if col == 0:
+                ax.set_ylabel(name, fontsize=9)
+    axes[-1, len(layers) // 2].set_xlabel("non-zero activation value (ReLU output)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
