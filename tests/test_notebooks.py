@@ -1,0 +1,79 @@
+"""Every notebook executed through the runner on the smoke profile, under both backends."""
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from labs_lib import runner
+
+NOTEBOOKS = list(runner.discover())
+BACKENDS = ["tensorflow", pytest.param("jax", marks=pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install -e '.[jax]')"))]
+
+
+def labs(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "labs_lib.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def smoke_run(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"smoke-{request.param}")
+    result = labs("run", *NOTEBOOKS, "--profile", "smoke", "--backend", request.param, "--out", str(out), cwd=out)
+    return request.param, out, result
+
+
+def test_every_notebook_runs_on_smoke(smoke_run):
+    backend, out, result = smoke_run
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in NOTEBOOKS:
+        folder = out / name
+        assert (folder / f"{name}.ipynb").exists() and (folder / "metrics.json").exists()
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["backend"] == backend and metrics["profile"] == "smoke"
+        assert metrics["dataset"]["synthetic"] is True, "smoke runs on synthetic data and must say so"
+        for figure in metrics["figures"]:
+            for path in figure["files"]:
+                assert (folder / path).stat().st_size > 1000
+        executed = nbformat.read(str(folder / f"{name}.ipynb"), as_version=4)
+        errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+        assert not errors
+
+
+def test_02_shows_zeros_flat_at_ln10_ones_exploding_and_symmetric_units(smoke_run):
+    _, out, result = smoke_run
+    metrics = json.loads((out / "02_initialization" / "metrics.json").read_text())
+    rows = {r["initializer"]: r for r in metrics["tables"]["final_losses"]["rows"]}
+    assert set(rows) == {"zeros", "ones", "random_normal", "glorot_normal", "he_normal"}
+    assert rows["zeros"]["train_loss"] == pytest.approx(math.log(10), abs=0.01)
+    assert rows["ones"]["max_train_loss"] > 100
+    assert rows["he_normal"]["val_loss"] < rows["zeros"]["val_loss"]
+    spread = {r["initializer"]: r for r in metrics["tables"]["unit_spread_after_training"]["rows"]}
+    assert spread["zeros"]["hidden_1"] == 0.0 and spread["ones"]["hidden_1"] < 1e-5
+    assert spread["he_normal"]["hidden_1"] > 0.01
+    assert {f["name"] for f in metrics["figures"]} == {"activations_at_init", "loss_curves", "val_loss_overlay"}
+    assert "SYNTHETIC" in metrics["values"]["observations"][0].upper()
+
+
+def test_committed_notebooks_carry_no_outputs():
+    for name, path in runner.discover().items():
+        nb = nbformat.read(str(path), as_version=4)
+        dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+        assert not dirty, f"{name}: cells {dirty} carry outputs; strip them (nbstripout)"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("epochs=-1", "epochs must be an int in [1, 1000], got -1"),
+    ("initializers=zeros,xavier", "initializers must be a non-empty list of str, each one of {zeros"),
+    ("learning_rate=fast", "learning_rate must be a float in (0, 1], got 'fast'"),
+    ("epoch=3", "unknown parameter 'epoch'"),
+])
+def test_bad_parameters_of_02_are_refused_before_anything_runs(tmp_path, override, message):
+    out = tmp_path / "out"
+    result = labs("run", "02_initialization", "--profile", "smoke", "-p", override, "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not out.exists()
