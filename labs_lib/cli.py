@@ -41,7 +41,8 @@ def build_parser():
     return parser
 
 
-def cmd_list(args, out=sys.stdout):
+def cmd_list(args, out=None):
+    out = out or sys.stdout
     notebooks = runner.discover(args.notebooks_dir)
     profiles = {p: runner.load_profile(p, args.notebooks_dir) for p in runner.PROFILES}
     for name, path in notebooks.items():
@@ -65,11 +66,12 @@ def notebook_title(path):
     return ""
 
 
-def cmd_run(args, out=sys.stdout):
+def cmd_run(args, out=None):
+    out = out or sys.stdout
     if args.jobs < 1:
         raise runner.UsageError(f"--jobs must be a positive int, got {args.jobs}")
-    if args.timeout is not None and args.timeout < 0:
-        raise runner.UsageError(f"--timeout must be >= 0 seconds, got {args.timeout}")
+    if args.timeout is not None and not 0 <= args.timeout < float("inf"):
+        raise runner.UsageError(f"--timeout must be a number of seconds >= 0, got {args.timeout}")
     runner.check_backend(args.backend)
     jobs = runner.plan(args.notebooks, args.profile, args.overrides, args.notebooks_dir)
     timeout = runner.DEFAULT_TIMEOUT[args.profile] if args.timeout is None else args.timeout

@@ -25,7 +25,7 @@ from labs_lib import PROJECT_ROOT
 
 SCALAR_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 TYPES = tuple(SCALAR_TYPES) + tuple(f"list[{t}]" for t in ("int", "float", "str"))
-_RULE = re.compile(r"[;,]?\s*(?:each\s+)?in\s+([\[(][^\[\]()]*[\])]|\{[^}]*\})\s*$")
+_RULE = re.compile(r"[;,]?\s*(?:\beach\s+)?\bin\s+([\[(][^\[\]()]*[\])]|\{[^}]*\})\s*$")
 
 
 class ParamError(ValueError):
@@ -83,9 +83,14 @@ def read_params(notebook, notebooks_dir=None):
 
 def parse_cell(source, origin="parameters cell"):
     """Parse a parameters cell into {name: Param}; only typed literal assignments are allowed."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError as exc:
+        raise ParamError(f"{origin}, line {exc.lineno}: not valid Python ({exc.msg}); only typed literal "
+                         f"assignments (`name: type = value  # help`) belong in a parameters cell") from None
     comments = _comments_by_line(source)
     params = {}
-    for node in ast.parse(source).body:
+    for node in body:
         if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value):
             raise ParamError(f"{origin}, line {node.lineno}: only typed literal assignments "
                              f"(`name: type = value  # help`) belong in a parameters cell")
@@ -98,13 +103,26 @@ def parse_cell(source, origin="parameters cell"):
             default = ast.literal_eval(node.value)
         except ValueError:
             raise ParamError(f"{origin}: parameter {name} must be a literal, got `{ast.unparse(node.value)}`") from None
-        text = comments.get(node.end_lineno, "")
+        text = comments.get(node.end_lineno) or comments.get(node.lineno, "")
         match = _RULE.search(text)
         help_, rule = (text[: match.start()].strip(), match.group(1)) if match else (text, "")
+        if rule and not _valid_rule(rule):
+            raise ParamError(f"{origin}: parameter {name} has rule {rule!r}; write [lo, hi] or (lo, hi) with "
+                             f"numbers or inf, or {{a, b, ...}}")
         param = Param(name, type_, default, help_, rule)
         check(param, default)  # a default that breaks its own rule is the notebook author's bug
         params[name] = param
     return params
+
+
+def _valid_rule(rule):
+    if rule.startswith("{"):
+        return True
+    bounds = rule[1:-1].split(",")
+    try:
+        return len(bounds) == 2 and all(float(b) == float(b) for b in bounds)
+    except ValueError:
+        return False
 
 
 def _comments_by_line(source):
@@ -116,7 +134,7 @@ def coerce(param, text):
     """Turn command-line text (`-p name=text`) into a value of the parameter's type, then check it."""
     try:
         if param.type.startswith("list"):
-            items = ast.literal_eval(text) if text.strip().startswith("[") else [t for t in text.split(",") if t.strip()]
+            items = _list_items(text)
             if not isinstance(items, list):
                 raise ValueError
             value = [_coerce_scalar(param.elem_type, item) for item in items]
@@ -125,6 +143,17 @@ def coerce(param, text):
     except (ValueError, SyntaxError):
         raise ParamError(f"{param.name} must be {param.describe()}, got {text!r}") from None
     return check(param, value)
+
+
+def _list_items(text):
+    """Items of a list given as `a,b,c`, `[1, 2]` or `['a', 'b']` (or `[a, b]`, unquoted)."""
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            text = text[1:-1]
+    return [t for t in text.split(",") if t.strip()]
 
 
 def _coerce_scalar(type_, item):
@@ -168,6 +197,11 @@ def _allowed(rule, type_, value):
         return True
     if rule.startswith("{"):
         choices = [c.strip().strip("'\"") for c in rule[1:-1].split(",")]
+        if type_ in ("int", "float"):
+            try:
+                return any(value == float(c) for c in choices)
+            except ValueError:
+                return False
         return str(value) in choices
     lo_text, hi_text = (part.strip() for part in rule[1:-1].split(","))
     lo, hi = float(lo_text), float(hi_text)

@@ -76,6 +76,8 @@ def discover(notebooks_dir=NOTEBOOKS_DIR):
 
 def resolve_names(requested, available):
     """Map names or unique prefixes ('02') to notebook names; all notebooks when none is given."""
+    if not available:
+        raise UsageError("no notebooks found: the notebooks folder has no .ipynb files")
     if not requested:
         return list(available)
     names = []
@@ -94,9 +96,15 @@ def load_profile(profile, notebooks_dir=NOTEBOOKS_DIR):
     if profile not in PROFILES:
         raise UsageError(f"profile must be one of {{{', '.join(PROFILES)}}}, got {profile!r}")
     path = Path(notebooks_dir) / "profiles" / f"{profile}.yaml"
-    values = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    try:
+        values = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(values, dict):
         raise UsageError(f"{path} must map notebook names to parameter values")
+    for name, v in values.items():
+        if v is not None and not isinstance(v, dict):
+            raise UsageError(f"{path}: {name} must map parameter names to values, got {v!r}")
     return {name: dict(v or {}) for name, v in values.items()}
 
 
@@ -181,7 +189,7 @@ def up_to_date(job, opts):
 class Progress:
     """One status line per notebook as it goes (cell n of m, elapsed) and the overall count."""
 
-    def __init__(self, total, stream=sys.stdout):
+    def __init__(self, total, stream):
         self.total, self.done, self.stream = total, 0, stream
         self.tty = stream.isatty()
         self.lock = threading.Lock()
@@ -335,10 +343,10 @@ def swap_into_place(src, dest):
     shutil.rmtree(old, ignore_errors=True)
 
 
-def run(jobs, opts, stream=sys.stdout):
+def run(jobs, opts, stream=None):
     """Execute jobs (skipping up-to-date ones with --resume); returns Results in job order."""
     Path(opts.out).mkdir(parents=True, exist_ok=True)
-    progress, stop = Progress(len(jobs), stream), threading.Event()
+    progress, stop = Progress(len(jobs), stream or sys.stdout), threading.Event()
     results = {}
     todo = []
     for job in jobs:

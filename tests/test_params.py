@@ -170,8 +170,6 @@ def test_multiline_list_literal_takes_help_and_rule_from_the_closing_line():
         check(params["widths"], [5000])
 
 
-@pytest.mark.xfail(reason="BUG: parse_cell reads a multi-line literal's comment only from its last line; a help "
-                          "comment on the opening line is silently dropped, and its rule with it", strict=True)
 def test_multiline_list_literal_with_comment_on_the_opening_line_keeps_its_rule():
     param = one("widths: list[int] = [  # hidden widths; each in [1, 4096]\n    100,\n    50,\n]\n")
     assert (param.help, param.rule) == ("hidden widths", "[1, 4096]")
@@ -242,17 +240,12 @@ def test_default_violating_its_own_rule_or_type_is_refused_at_parse_time(source)
         parse_cell(source)
 
 
-@pytest.mark.xfail(reason="BUG: a parameters cell that is not valid Python (an IPython magic, a typo) escapes "
-                          "parse_cell as SyntaxError instead of ParamError, so `labs` shows a traceback", strict=True)
 @pytest.mark.parametrize("source", ["%matplotlib inline\nn: int = 3", "n: int = "])
 def test_parse_cell_rejects_invalid_python_with_param_error(source):
     with pytest.raises(ParamError, match="nb.ipynb"):
         parse_cell(source, origin="nb.ipynb")
 
 
-@pytest.mark.xfail(reason="BUG: _RULE matches any text ending in `in (...)`/`in [...]` as a rule; a help such as "
-                          "'wait time in (seconds)' then crashes _allowed with a bare ValueError (not ParamError)",
-                   strict=True)
 def test_help_ending_in_a_parenthesised_unit_is_help_or_a_clear_param_error():
     try:
         param = one("wait: float = 1.0  # wait time in (seconds)")
@@ -342,9 +335,6 @@ def test_coerce_checks_the_rule_after_converting():
         coerce(widths, "100,5000")
 
 
-@pytest.mark.xfail(reason="BUG: _allowed compares numeric choices as strings (str(value) in choices), so a float "
-                          "parameter with choices {0, 0.5} refuses 0 (str(0.0) == '0.0') and {1e-3, 1e-2} refuses "
-                          "its own default 0.001", strict=True)
 def test_numeric_choices_compare_by_value_not_by_spelling():
     rate = one("rate: float = 0.5  # dropout rate; in {0, 0.5}")
     assert coerce(rate, "0") == 0.0
@@ -448,3 +438,9 @@ def test_read_params_refuses_a_notebook_without_parameters_cell(tmp_path):
     nbformat.write(nb, str(tmp_path / "bare.ipynb"))
     with pytest.raises(ParamError, match="no cell tagged 'parameters'"):
         read_params("bare", notebooks_dir=tmp_path)
+
+
+def test_unquoted_bracketed_string_list_is_split_like_a_comma_list():
+    names = one("names: list[str] = ['a']  # names; each in {a, b, c}")
+    assert coerce(names, "[a, b]") == ["a", "b"]
+    assert coerce(names, "['a', 'c']") == ["a", "c"]
