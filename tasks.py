@@ -17,7 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("LABS_VENV", ROOT / ".venv"))
 BIN = VENV / "bin"
-EXTRAS = {"reports": "jax", "setup": "jax,dev", "test": "jax,dev"}
+TASKS = ("reports", "test", "setup")
+EXTRAS = "jax,dev"  # one environment for every task: JAX for the second backend, dev for the tests
 # Backend-sensitive unit tests, run a second time under JAX (the notebook tests cover both already).
 JAX_UNIT_TESTS = ["tests/test_models.py", "tests/test_training.py", "tests/test_diagnostics.py"]
 
@@ -52,9 +53,9 @@ def run(cmd, env=None):
 
 def main(argv):
     task, args = (argv[0], argv[1:]) if argv else ("", [])
-    if task not in EXTRAS:
+    if task not in TASKS:
         sys.exit(__doc__)
-    ensure_venv(EXTRAS[task])
+    ensure_venv(EXTRAS)
     if task == "reports":
         return run([BIN / "labs", "run", "--profile", "quick", *args])
     if task == "test":

@@ -2,6 +2,7 @@
 
 Every file is written under a temporary name and renamed, so a reader never sees half a file.
 """
+import io
 import json
 import os
 import platform
@@ -114,16 +115,9 @@ class Report:
                      fontsize=8, color="firebrick", alpha=0.9)
         paths = []
         for fmt in FIGURE_FORMATS:
-            path = self.out_dir / "figures" / f"{name}.{fmt}"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".{fmt}")
-            os.close(fd)
-            try:
-                fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=fmt, dpi=150, bbox_inches="tight")
+            path = atomic_write(self.out_dir / "figures" / f"{name}.{fmt}", buffer.getvalue())
             paths.append(path.relative_to(self.out_dir).as_posix())
         self.figures = [f for f in self.figures if f["name"] != name]
         self.figures.append({"name": name, "caption": caption, "files": paths})

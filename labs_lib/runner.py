@@ -44,6 +44,7 @@ class Job:
     name: str
     path: Path
     params: dict
+    takes_out_dir: bool = True  # the notebook has an out_dir parameter for the runner to set
 
 
 @dataclass
@@ -142,7 +143,7 @@ def plan(requested, profile, overrides=(), notebooks_dir=NOTEBOOKS_DIR):
         values.update({k: coerce(spec[k], text) for k, text in pairs if k in spec})
         if "profile" in spec:
             values["profile"] = profile
-        jobs.append(Job(name, available[name], values))
+        jobs.append(Job(name, available[name], values, "out_dir" in spec))
     return jobs
 
 
@@ -272,7 +273,7 @@ def execute(job, opts, progress, stop):
     staging.mkdir(parents=True)
     executed = staging / f"{job.name}.ipynb"
     params = dict(job.params)
-    if "out_dir" in read_params(job.path):
+    if job.takes_out_dir:
         params["out_dir"] = str(staging.resolve())
     cmd = [sys.executable, "-m", "papermill", str(job.path), str(executed), "-k", "python3",
            "-y", json.dumps(params), "--cwd", str(job.path.parent), "--no-progress-bar", "--log-level", "ERROR"]
