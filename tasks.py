@@ -20,7 +20,8 @@ BIN = VENV / "bin"
 TASKS = ("reports", "test", "setup")
 EXTRAS = "jax,dev"  # one environment for every task: JAX for the second backend, dev for the tests
 # Backend-sensitive unit tests, run a second time under JAX (the notebook tests cover both already).
-JAX_UNIT_TESTS = ["tests/test_models.py", "tests/test_training.py", "tests/test_diagnostics.py"]
+JAX_UNIT_TESTS = ["tests/test_models.py", "tests/test_training.py", "tests/test_diagnostics.py",
+                  "tests/test_regularization.py"]
 
 
 def say(message):

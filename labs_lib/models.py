@@ -5,6 +5,8 @@ log-softmax stably and reports the true loss even when the logits are huge.
 """
 import keras
 
+from labs_lib import regularization
+
 INITIALIZERS = ("zeros", "ones", "random_normal", "random_uniform", "glorot_normal", "glorot_uniform",
                 "he_normal", "he_uniform", "lecun_normal")
 
@@ -21,21 +23,43 @@ def initializer(name, seed=0, stddev=0.05):
 
 
 def mlp(input_shape, hidden=(100, 100, 100), n_classes=10, activation="relu",
-        kernel_initializer="glorot_uniform", seed=0, stddev=0.05, name="mlp"):
-    """A dense network: Flatten, one Dense per entry of `hidden`, then `n_classes` logits.
+        kernel_initializer="glorot_uniform", seed=0, stddev=0.05, *, penalty=None, strength=0.0,
+        dropout=0.0, input_noise_variance=0.0, augment=None, name="mlp"):
+    """A dense network: [augmentation], Flatten, [Gaussian input noise], Dense+[Dropout] per `hidden`, logits.
 
-    Every Dense kernel uses `kernel_initializer` (each layer with its own seed); biases start at zero.
+    Every Dense kernel uses `kernel_initializer` (each layer its own seed) and, if `penalty` is "l1" or
+    "l2", that weight penalty of `strength`; biases start at zero. `dropout` is one rate for every hidden
+    layer or a list, one per layer (a shorter list repeats its last rate). `augment`: a Keras layer
+    applied to the images first (see regularization.augmentation). Noise, dropout and augmentation act
+    in training only.
     """
     if not hidden or any(int(w) < 1 for w in hidden):
         raise ValueError(f"hidden must be a non-empty list of positive widths, got {list(hidden)!r}")
-    layers = [keras.Input(shape=tuple(input_shape)), keras.layers.Flatten()]
-    for i, width in enumerate(hidden):
+    rates = dropout_rates(dropout, len(hidden))
+    reg = regularization.weight_penalty(penalty, strength) if penalty else None
+    layers = [keras.Input(shape=tuple(input_shape))]
+    if augment is not None:
+        layers.append(augment)
+    layers.append(keras.layers.Flatten())
+    if input_noise_variance:
+        layers.append(keras.layers.GaussianNoise(regularization.noise_stddev(input_noise_variance), seed=seed))
+    for i, (width, rate) in enumerate(zip(hidden, rates)):
         init = initializer(kernel_initializer, seed=seed + i, stddev=stddev)
         layers.append(keras.layers.Dense(int(width), activation=activation, kernel_initializer=init,
-                                         name=f"hidden_{i + 1}"))
+                                         kernel_regularizer=reg, name=f"hidden_{i + 1}"))
+        if rate:
+            layers.append(keras.layers.Dropout(rate, seed=seed + i, name=f"dropout_{i + 1}"))
     init = initializer(kernel_initializer, seed=seed + len(hidden), stddev=stddev)
-    layers.append(keras.layers.Dense(n_classes, kernel_initializer=init, name="logits"))
+    layers.append(keras.layers.Dense(n_classes, kernel_initializer=init, kernel_regularizer=reg, name="logits"))
     return keras.Sequential(layers, name=name)
+
+
+def dropout_rates(dropout, n_layers):
+    """One dropout rate per hidden layer from a single rate or a list (a short list repeats its last rate)."""
+    rates = list(dropout) if isinstance(dropout, (list, tuple)) else [dropout]
+    if not rates or any(not 0 <= r < 1 for r in rates) or len(rates) > n_layers:
+        raise ValueError(f"dropout must be a rate in [0, 1) or a list of at most {n_layers} such rates, got {dropout!r}")
+    return rates + [rates[-1]] * (n_layers - len(rates))
 
 
 def dense_layers(model):

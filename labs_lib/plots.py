@@ -21,13 +21,16 @@ def needs_log(values):
     return len(values) > 1 and values.max() / values.min() > 100
 
 
-def loss_grid(histories, title, ncols=3):
-    """One panel per configuration: train (solid) and validation (dashed) loss against epoch."""
+def loss_grid(histories, title, ncols=3, sharey=False):
+    """One panel per configuration: train (solid) and validation (dashed) loss against epoch.
+
+    sharey: one loss axis for every panel (compare levels across panels); else each panel its own.
+    """
     names = list(histories)
     palette = colors(names)
     nrows = -(-len(names) // ncols)
     fig, axes = plt.subplots(nrows, min(ncols, len(names)), figsize=(4.2 * min(ncols, len(names)), 3.2 * nrows),
-                             sharex=True, squeeze=False)
+                             sharex=True, sharey=sharey, squeeze=False)
     for ax, name in zip(axes.flat, names):
         h = histories[name]
         ax.plot(h["epoch"], h["loss"], color=palette[name], label="train")
@@ -88,5 +91,43 @@ def activation_histograms(activations, title, bins=50):
                 ax.set_ylabel(name, fontsize=9)
     axes[-1, len(layers) // 2].set_xlabel("non-zero activation value (ReLU output)")
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def gap_vs_strength(sweeps, title, xlabel="strength", baseline=None):
+    """Final generalization gap (val - train loss) against strength, one line per swept technique.
+
+    sweeps: {technique: DataFrame with columns strength, gap}; log x-axis when strengths span decades.
+    baseline: the gap without regularization, drawn as a dashed line.
+    """
+    palette = colors(list(sweeps))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, frame in sweeps.items():
+        ax.plot(frame["strength"], frame["gap"], marker="o", color=palette[name], label=name)
+    strengths = np.concatenate([f["strength"].to_numpy(dtype=float) for f in sweeps.values()])
+    if needs_log(strengths):
+        ax.set_xscale("log")
+    ax.axhline(0, color="grey", linewidth=0.8)
+    if baseline is not None:
+        ax.axhline(baseline, color="black", linestyle="--", linewidth=1, label="no regularization")
+    ax.set(title=title, xlabel=xlabel, ylabel="final gap: val loss - train loss")
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_bars(table, title, label="technique", value="val_accuracy"):
+    """Horizontal bars of final validation accuracy per configuration, value printed at each bar."""
+    names = list(table[label])
+    palette = colors(names)
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(names) + 1.2))
+    ax.barh(names, table[value], color=[palette[n] for n in names])
+    for y, v in enumerate(table[value]):
+        ax.text(v, y, f" {v:.1%}", va="center", fontsize=8)
+    low = max(0.0, float(table[value].min()) - 0.05)
+    ax.set_xlim(low, min(1.0, float(table[value].max()) + 0.05))
+    ax.invert_yaxis()
+    ax.set(title=title, xlabel="final validation accuracy")
     fig.tight_layout()
     return fig

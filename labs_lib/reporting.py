@@ -96,21 +96,26 @@ class Report:
         self.params = dict(params)
         self.out_dir = Path(out_dir) if out_dir else reports_dir() / notebook
         self.started = time.time()
-        self.dataset_info = None
+        self.datasets = {}
         self.tables, self.figures, self.values = {}, [], {}
 
     def dataset(self, ds):
-        """Record which data the run used (title, provenance, split sizes) and return it."""
-        self.dataset_info = {"name": ds.name, "title": ds.title, "synthetic": ds.synthetic,
-                             "source": ds.source, "sizes": ds.sizes()}
+        """Record a dataset the run used (title, provenance, split sizes) and return it."""
+        self.datasets[ds.title] = {"name": ds.name, "title": ds.title, "synthetic": ds.synthetic,
+                                   "source": ds.source, "sizes": ds.sizes()}
         return ds
+
+    @property
+    def dataset_info(self):
+        """The first dataset recorded (the notebook's main one), or None."""
+        return next(iter(self.datasets.values()), None)
 
     def figure(self, fig, name, caption=""):
         """Save a matplotlib figure as figures/<name>.png and .pdf; synthetic runs are stamped as such.
 
         Returns None, so that a notebook cell ending with it shows the figure once (inline), not twice.
         """
-        if self.dataset_info and self.dataset_info["synthetic"]:
+        if any(d["synthetic"] for d in self.datasets.values()):
             fig.text(0.995, 0.005, "SYNTHETIC DATA: not real results", ha="right", va="bottom",
                      fontsize=8, color="firebrick", alpha=0.9)
         paths = []
@@ -141,6 +146,7 @@ class Report:
             "seed": self.params.get("seed"),
             "parameters": self.params,
             "dataset": self.dataset_info,
+            "datasets": list(self.datasets.values()),
             "tables": self.tables,
             "values": self.values,
             "figures": self.figures,

@@ -27,15 +27,17 @@ def set_seed(seed):
 STEPS_PER_EXECUTION = {"tensorflow": 32, "jax": 1}
 
 
-def compile_classifier(model, lr=1e-3, steps_per_execution=None):
-    """Compile a logits model with Adam, sparse categorical cross-entropy (from logits) and accuracy.
+def compile_classifier(model, lr=1e-3, steps_per_execution=None, soft_targets=False):
+    """Compile a logits model with Adam, cross-entropy (from logits) and accuracy.
 
-    steps_per_execution: batches per compiled call; None = the measured best for the backend.
+    soft_targets: False for integer labels (sparse cross-entropy), True for one-hot or noisy target
+    rows (categorical cross-entropy). steps_per_execution: batches per compiled call; None = the
+    measured best for the backend.
     """
     if steps_per_execution is None:
         steps_per_execution = STEPS_PER_EXECUTION.get(keras.backend.backend(), 1)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    loss = keras.losses.CategoricalCrossentropy if soft_targets else keras.losses.SparseCategoricalCrossentropy
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=loss(from_logits=True),
                   metrics=["accuracy"], steps_per_execution=steps_per_execution)
     return model
 
@@ -71,6 +73,18 @@ def fit(model, data, *, epochs, batch_size, label="model", log_every=None):
     frame.insert(0, "epoch", range(1, len(frame) + 1))
     frame["seconds"] = log.seconds
     return frame
+
+
+def final_metrics(history):
+    """The last epoch of a history as a table row: train/val loss, val accuracy, gap, epochs, seconds.
+
+    gap = validation loss - training loss (the generalization gap; negative when training is harder).
+    """
+    last = history.iloc[-1]
+    return {"train_loss": float(last.loss), "val_loss": float(last.val_loss),
+            "val_accuracy": float(last.val_accuracy), "gap": float(last.val_loss - last.loss),
+            "best_val_epoch": int(history.val_loss.idxmin()) + 1, "epochs": len(history),
+            "seconds": round(float(history.seconds.sum()), 1)}
 
 
 def evaluate(model, x, y, batch_size=1024):
