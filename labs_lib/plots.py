@@ -1,5 +1,6 @@
 """Plots: one seaborn theme, one colour per configuration, figures that read in print and on screen."""
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import seaborn as sns
 
@@ -39,7 +40,9 @@ def loss_grid(histories, title, ncols=3, sharey=False):
             ax.set_yscale("log")
         ax.set_title(name)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("cross-entropy loss")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if not sharey or ax in axes[:, 0]:
+            ax.set_ylabel("cross-entropy loss")
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)

@@ -37,8 +37,10 @@ def compile_classifier(model, lr=1e-3, steps_per_execution=None, soft_targets=Fa
     if steps_per_execution is None:
         steps_per_execution = STEPS_PER_EXECUTION.get(keras.backend.backend(), 1)
     loss = keras.losses.CategoricalCrossentropy if soft_targets else keras.losses.SparseCategoricalCrossentropy
+    xent = keras.metrics.CategoricalCrossentropy if soft_targets else keras.metrics.SparseCategoricalCrossentropy
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=loss(from_logits=True),
-                  metrics=["accuracy"], steps_per_execution=steps_per_execution)
+                  metrics=["accuracy", xent(from_logits=True, name="cross_entropy")],
+                  steps_per_execution=steps_per_execution)
     return model
 
 
@@ -64,12 +66,17 @@ class EpochLog(keras.callbacks.Callback):
 def fit(model, data, *, epochs, batch_size, label="model", log_every=None):
     """Train on data.x_train, validating on data.x_val each epoch; returns the history DataFrame.
 
-    Columns: epoch (1-based), loss, accuracy, val_loss, val_accuracy, seconds (wall time of the epoch).
+    Columns: epoch (1-based), loss, accuracy, val_loss, val_accuracy, objective, val_objective,
+    seconds (wall time of the epoch). loss is the cross-entropy alone; objective is what the
+    optimizer minimizes (cross-entropy plus any weight penalty), so losses compare across runs.
     """
     log = EpochLog(label, epochs, log_every)
     history = model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
                         epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[log])
     frame = pd.DataFrame(history.history)
+    if "cross_entropy" in frame:
+        frame = frame.rename(columns={"loss": "objective", "val_loss": "val_objective",
+                                      "cross_entropy": "loss", "val_cross_entropy": "val_loss"})
     frame.insert(0, "epoch", range(1, len(frame) + 1))
     frame["seconds"] = log.seconds
     return frame
@@ -88,8 +95,8 @@ def final_metrics(history):
 
 
 def evaluate(model, x, y, batch_size=1024):
-    """Loss and accuracy of a compiled model on (x, y), as a dict; NaN for an empty set."""
+    """Cross-entropy loss (without weight penalties) and accuracy of a compiled model on (x, y); NaN if empty."""
     if len(x) == 0:
         return {"loss": float("nan"), "accuracy": float("nan")}
     result = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
-    return {"loss": float(result["loss"]), "accuracy": float(result["accuracy"])}
+    return {"loss": float(result.get("cross_entropy", result["loss"])), "accuracy": float(result["accuracy"])}

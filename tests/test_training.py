@@ -1,4 +1,7 @@
 """Training helpers: history shape, reproducibility, evaluation."""
+import dataclasses
+
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -66,3 +69,35 @@ def test_zero_initialized_network_stays_at_ln10_and_symmetric(tiny):
     net, history = train(tiny, 0, epochs=2, init="zeros")
     assert history.loss.iloc[-1] == pytest.approx(np.log(10), abs=0.01)
     np.testing.assert_array_equal(np.asarray(net.get_layer("hidden_1").kernel), 0.0)
+
+
+def test_final_metrics_reads_the_last_epoch_and_the_gap():
+    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.5, 0.2], "accuracy": [0.5, 0.7, 0.9],
+                            "val_loss": [1.1, 0.6, 0.7], "val_accuracy": [0.4, 0.6, 0.65], "seconds": [1.0, 1.0, 1.5]})
+    row = training.final_metrics(history)
+    assert row == {"train_loss": 0.2, "val_loss": 0.7, "val_accuracy": 0.65, "gap": pytest.approx(0.5),
+                   "best_val_epoch": 2, "epochs": 3, "seconds": 3.5}
+
+
+def test_soft_targets_train_with_categorical_cross_entropy(tiny):
+    onehot = np.eye(10, dtype="float32")
+    soft = dataclasses.replace(tiny, y_train=onehot[tiny.y_train], y_val=onehot[tiny.y_val])
+    training.set_seed(0)
+    net = training.compile_classifier(models.mlp(tiny.x_train.shape[1:], (8,)), soft_targets=True)
+    history = training.fit(net, soft, epochs=1, batch_size=64)
+    assert np.isfinite(history.loss.iloc[0]) and type(net.loss).__name__ == "CategoricalCrossentropy"
+    # exact one-hot targets give the same loss as integer labels with the sparse loss
+    training.set_seed(0)
+    sparse = training.compile_classifier(models.mlp(tiny.x_train.shape[1:], (8,)))
+    assert type(sparse.loss).__name__ == "SparseCategoricalCrossentropy"
+    assert training.fit(sparse, tiny, epochs=1, batch_size=64).loss.iloc[0] == pytest.approx(history.loss.iloc[0], rel=1e-5)
+
+
+def test_loss_is_the_cross_entropy_without_the_weight_penalty(tiny):
+    training.set_seed(0)
+    net = training.compile_classifier(models.mlp(tiny.x_train.shape[1:], (8,), penalty="l2", strength=0.1))
+    history = training.fit(net, tiny, epochs=1, batch_size=64)
+    assert (history.objective > history.loss).all() and (history.val_objective > history.val_loss).all()
+    penalty = float(sum(keras.ops.convert_to_numpy(v) for v in net.losses))
+    assert history.val_objective.iloc[0] - history.val_loss.iloc[0] == pytest.approx(penalty, rel=1e-3)
+    assert training.evaluate(net, tiny.x_val, tiny.y_val)["loss"] == pytest.approx(history.val_loss.iloc[0], rel=1e-5)
