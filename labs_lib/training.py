@@ -59,7 +59,11 @@ class EpochLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
         if (epoch + 1) % self.every == 0 or epoch + 1 == self.epochs:
-            shown = "  ".join(f"{k} {v:.4g}" for k, v in (logs or {}).items())
+            logs = logs or {}
+            shown = "  ".join(f"{name} {logs[key]:.4g}" for name, key in (
+                ("loss", "cross_entropy" if "cross_entropy" in logs else "loss"), ("accuracy", "accuracy"),
+                ("val_loss", "val_cross_entropy" if "val_cross_entropy" in logs else "val_loss"),
+                ("val_accuracy", "val_accuracy")) if key in logs)
             print(f"{self.label}: epoch {epoch + 1}/{self.epochs}  {shown}  ({sum(self.seconds):.1f} s)", flush=True)
 
 
