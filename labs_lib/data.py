@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 
 from labs_lib import PROJECT_ROOT
+from labs_lib.files import atomic_write
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "notmnist", "gurmukhi", "synthetic")
 REAL_DATASETS = DATASETS[:-1]
@@ -545,17 +546,10 @@ def _get_file(file: _File, url: str, root: Path) -> Path:
 
 
 def _save_npz(path: Path, arrays: dict) -> None:
-    """np.savez_compressed to a temporary name, then an atomic rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """np.savez_compressed, written atomically (temporary name, then rename)."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write(path, buffer.getvalue())
 
 
 def _content_mismatches(arrays: dict, expected: dict) -> dict[str, str]:

@@ -1,9 +1,24 @@
-"""Diagnostics: look inside a network (activations, weight statistics, unit symmetry)."""
+"""Diagnostics: look inside a network (activations, weights, gradients) and check gradients numerically.
+
+Gradients need the backend: TensorFlow (`tf.GradientTape`) and JAX (`jax.grad` over `stateless_call`)
+are supported, in `_backend_gradients` (and its JAX helper) only; other backends raise NotImplementedError.
+
+Gradient checking needs float64: in float32, rounding swamps central differences (relative error ~0.5
+with eps=1e-6, ~1e-4 at best with eps=1e-2). Build the model inside `float64_scope()`, or convert one
+with `float64_copy(model)`. Under JAX, 64-bit floats
+also need `jax_enable_x64`: the scope turns it on while building, and the functions here turn it on
+again whenever they compute with a float64 model (nothing is switched on for the rest of the session).
+"""
+import contextlib
+import weakref
+
 import keras
 import numpy as np
 import pandas as pd
 
 from labs_lib.models import dense_layers
+
+MANUAL_BUGS = ("sign", "factor")
 
 
 def hidden_activations(model, x):
@@ -37,3 +52,426 @@ def weight_stats(model):
         rows.append({"layer": layer.name, "mean": float(kernel.mean()), "std": float(kernel.std()),
                      "unit_spread": unit_spread(kernel)})
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- losses and gradients
+
+def mean_cross_entropy(y, logits):
+    """Sparse categorical cross-entropy from logits, averaged over the batch (the default loss here).
+
+    A sum divided by N, not keras.ops.mean: under JAX, Keras 3.15 computes means in float32 even for float64.
+    """
+    per_example = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+    return keras.ops.sum(per_example) / per_example.shape[0]
+
+
+def _objective(loss_fn, y, logits, extra_losses):
+    """loss_fn(y, logits) plus the model's own losses (weight penalties), in the loss's dtype."""
+    loss = (loss_fn or mean_cross_entropy)(y, logits)
+    for extra in extra_losses:
+        loss = loss + keras.ops.cast(extra, loss.dtype)
+    return loss
+
+
+def loss_value(model, x, y, loss_fn=None, training=False):
+    """The loss `gradients` differentiates, as a float: loss_fn(y, model(x)) plus model.losses."""
+    _check_batch(x, y)
+    with _x64(model):
+        logits = model(x, training=training)
+        return float(keras.ops.convert_to_numpy(_objective(loss_fn, y, logits, model.losses)))
+
+
+def gradients(model, x, y, loss_fn=None, training=False):
+    """Gradient of the loss on (x, y) for every trainable weight: {variable path: numpy array}.
+
+    loss_fn(y, logits) -> scalar; default: mean sparse cross-entropy from logits. The model's own
+    losses (weight penalties) are added. Inference mode (no dropout or noise) unless training=True;
+    in training mode batch normalization uses the batch's statistics, and its moving averages are
+    left as they were.
+    """
+    _check_batch(x, y)
+    variables = model.trainable_variables
+    state = [keras.ops.convert_to_numpy(v.value) for v in model.non_trainable_variables] if training else []
+    with _x64(model):
+        values = _backend_gradients(model, x, y, loss_fn, training)
+        for v, saved in zip(model.non_trainable_variables, state):
+            v.assign(saved)
+    return {v.path: keras.ops.convert_to_numpy(g) for v, g in zip(variables, values)}
+
+
+def _backend_gradients(model, x, y, loss_fn, training):
+    """The backend-specific part of `gradients`: one gradient tensor per trainable variable."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            logits = model(x, training=training)
+            loss = _objective(loss_fn, y, logits, model.losses)
+        return tape.gradient(loss, model.trainable_variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    if backend == "jax":
+        gradient = _jax_gradient_function(model, loss_fn, training)
+        return gradient([v.value for v in model.trainable_variables],
+                        [v.value for v in model.non_trainable_variables], x, y)
+    raise NotImplementedError(f"gradients are implemented for the tensorflow and jax backends only, "
+                              f"got backend {backend!r} (set KERAS_BACKEND=tensorflow or jax)")
+
+
+_JAX_GRADIENT_FUNCTIONS = weakref.WeakKeyDictionary()  # model -> {(loss_fn, training): compiled gradient}
+
+
+def _jax_gradient_function(model, loss_fn, training):
+    """jax.jit(jax.grad(objective)) for this model, kept while the model lives: compiled once per batch shape.
+
+    (Compiled, it starts ~10x faster than eager jax.grad, which compiles every operation on its own.)
+    """
+    import jax
+
+    functions = _JAX_GRADIENT_FUNCTIONS.setdefault(model, {})
+    if (loss_fn, training) not in functions:
+        model_ref = weakref.ref(model)  # the cached function must not keep the model alive
+
+        def objective(trainable, non_trainable, x, y):
+            logits, _, losses = model_ref().stateless_call(trainable, non_trainable, x, training=training,
+                                                           return_losses=True)
+            return _objective(loss_fn, y, logits, losses)
+
+        functions[loss_fn, training] = jax.jit(jax.grad(objective))
+    return functions[loss_fn, training]
+
+
+def _check_batch(x, y):
+    """ValueError unless x and y hold the same, non-zero number of examples."""
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"x and y must hold the same number of examples (at least 1), got {len(x)} and {len(y)}")
+
+
+def layer_gradient_norms(model, x, y, training=False):
+    """Per Dense layer: L2 norms of the kernel gradient (grad_norm) and bias gradient, and grad_norm / ||kernel||.
+
+    One row per Dense layer, input to output; NaN for a bias the layer lacks or a frozen (untrainable) weight.
+    training: compute the gradients in training mode (see `gradients`).
+    """
+    grads = gradients(model, x, y, training=training)
+    rows = []
+    for layer in dense_layers(model):
+        grad_norm = _norm(grads[layer.kernel.path]) if layer.kernel.path in grads else float("nan")
+        bias = _norm(grads[layer.bias.path]) if layer.bias is not None and layer.bias.path in grads else float("nan")
+        kernel_norm = _norm(keras.ops.convert_to_numpy(layer.kernel.value))
+        rows.append({"layer": layer.name, "grad_norm": grad_norm, "bias_grad_norm": bias,
+                     "relative_grad_norm": grad_norm / kernel_norm if kernel_norm else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def _norm(array):
+    """L2 (Frobenius) norm of an array, computed in float64."""
+    return float(np.linalg.norm(np.asarray(array, dtype=np.float64).ravel()))
+
+
+# --------------------------------------------------------------------------- recording during training
+
+class GradientNormLog(keras.callbacks.Callback):
+    """Records `layer_gradient_norms` on the fixed batch (x, y) at the start of training and after every epoch.
+
+    training: measure the gradients training computes (batch statistics in batch normalization,
+    dropout active); False measures them in inference mode.
+    """
+
+    def __init__(self, x, y, training=True):
+        super().__init__()
+        self.x, self.y, self.training = x, y, training
+        self.rows = []
+
+    def on_train_begin(self, logs=None):
+        self.rows = []
+        self._record(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._record(epoch + 1)
+
+    def _record(self, epoch):
+        frame = layer_gradient_norms(self.model, self.x, self.y, training=self.training)
+        self.rows += [{"epoch": epoch, **row} for row in frame.to_dict("records")]
+
+    def frame(self):
+        """Long table: epoch (0 = at initialization), layer, grad_norm (kernel), bias_grad_norm, relative_grad_norm."""
+        return pd.DataFrame(self.rows)
+
+
+class WeightLog(keras.callbacks.Callback):
+    """Records `weight_stats` at the start of training and after every epoch, and the first hidden kernel.
+
+    first_layer_start / first_layer_end: copies of the first Dense kernel before and after training.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+        self.first_layer_start = self.first_layer_end = None
+
+    def on_train_begin(self, logs=None):
+        self.rows = []
+        self.first_layer_start = self._record(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.first_layer_end = self._record(epoch + 1)
+
+    def _record(self, epoch):
+        self.rows += [{"epoch": epoch, **row} for row in weight_stats(self.model).to_dict("records")]
+        return np.array(keras.ops.convert_to_numpy(dense_layers(self.model)[0].kernel.value))
+
+    def frame(self):
+        """Long table: epoch (0 = at initialization), layer, mean, std, unit_spread of each Dense kernel."""
+        return pd.DataFrame(self.rows)
+
+
+# --------------------------------------------------------------------------- float64 models
+
+@contextlib.contextmanager
+def float64_scope():
+    """Inside this block, new Keras layers and models are float64 (weights and computation).
+
+    Sets both floatx and the default dtype policy (Keras caches the policy: floatx alone can leak into
+    later models) and, under JAX, jax_enable_x64; all three are restored on exit.
+    """
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    try:
+        with _x64(None):
+            yield
+    finally:
+        keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(policy)
+
+
+def float64_copy(model):
+    """A float64 clone of a model (same architecture, every floating layer float64), with its weights."""
+    config = _float64_config({"class_name": "Model", "config": model.get_config()})["config"]
+    with float64_scope():
+        copy = model.__class__.from_config(config)
+        for new, old in zip(copy.weights, model.weights):
+            new.assign(np.asarray(keras.ops.convert_to_numpy(old.value)).astype(new.dtype))
+    return copy
+
+
+def _float64_config(config):
+    """A model config with every floating layer dtype (including the inputs') replaced by float64."""
+    if isinstance(config, list):
+        return [_float64_config(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    config = {key: _float64_config(value) for key, value in config.items()}
+    inner = config.get("config")
+    if "class_name" in config and isinstance(inner, dict) and "dtype" in inner and _is_float(inner["dtype"]):
+        config["config"] = {**inner, "dtype": "float64"}
+    return config
+
+
+def _is_float(dtype):
+    """Whether a serialized dtype or dtype policy names a floating type."""
+    name = dtype.get("config", {}).get("name", "") if isinstance(dtype, dict) else str(dtype)
+    return name.startswith(("float", "bfloat", "mixed"))
+
+
+def weight_dtypes(model):
+    """The dtypes the trainable weights are actually stored in (under JAX without x64, float64 ones are float32)."""
+    return sorted({keras.backend.standardize_dtype(v.value.dtype) for v in model.trainable_variables})
+
+
+def _x64(model):
+    """Under JAX, a context enabling 64-bit floats (for a float64 model, or model=None); else a no-op."""
+    if keras.backend.backend() != "jax":
+        return contextlib.nullcontext()
+    if model is not None and all(v.dtype != "float64" for v in model.trainable_variables):
+        return contextlib.nullcontext()
+    import jax
+
+    return jax.enable_x64(True)
+
+
+# --------------------------------------------------------------------------- gradient checking
+
+def numerical_gradient(f, w, eps=1e-6):
+    """Central differences (f(w + eps) - f(w - eps)) / (2 eps) of a scalar f, for every entry of w (float64).
+
+    f is called with a perturbed float64 copy of w, one entry at a time (2 calls per entry).
+    """
+    _check_eps(eps)
+    w = np.array(w, dtype=np.float64)
+    flat, grad = w.reshape(-1), np.zeros(w.size)
+    for i in range(flat.size):
+        original = flat[i]
+        flat[i] = original + eps
+        up = float(f(w))
+        flat[i] = original - eps
+        down = float(f(w))
+        flat[i] = original
+        grad[i] = (up - down) / (2 * eps)
+    return grad.reshape(w.shape)
+
+
+def relative_error(g, g_num):
+    """||g - g_num|| / (||g|| + ||g_num||): 0 when equal (or both zero), 1 when opposite."""
+    g, g_num = np.asarray(g, dtype=np.float64), np.asarray(g_num, dtype=np.float64)
+    if g.shape != g_num.shape:
+        raise ValueError(f"g and g_num must have the same shape, got {g.shape} and {g_num.shape}")
+    scale = _norm(g) + _norm(g_num)
+    return _norm(g - g_num) / scale if scale else 0.0
+
+
+def gradient_check(model, x, y, layer, n_entries=None, eps=1e-6, seed=0):
+    """Automatic vs numerical (central differences) gradient of the loss for one layer's kernel.
+
+    layer: a layer name or layer. n_entries: check a seeded random subset of the kernel's entries
+    (None = all). Returns {"relative_error", "autodiff", "numerical", "entries"}: both gradients at
+    the flat kernel indices `entries`. The model must be float64 (see float64_scope), and so must
+    every layer's output: under JAX, Keras 3.15 computes tanh in float32 even then (use sigmoid or relu).
+    """
+    kernel = _checked_kernel(model, layer, x)
+    entries = _entries(kernel.shape, n_entries, seed)
+    _check_eps(eps)
+    autodiff = gradients(model, x, y)[kernel.path].ravel()[entries]
+    original = np.asarray(keras.ops.convert_to_numpy(kernel.value), dtype=np.float64)
+
+    def loss_at(values):
+        perturbed = original.copy()
+        perturbed.flat[entries] = values
+        with _x64(model):
+            kernel.assign(perturbed)
+        return loss_value(model, x, y)
+
+    try:
+        numerical = numerical_gradient(loss_at, original.ravel()[entries], eps)
+    finally:
+        with _x64(model):
+            kernel.assign(original)
+    return {"relative_error": relative_error(autodiff, numerical), "autodiff": autodiff,
+            "numerical": numerical, "entries": entries}
+
+
+def _checked_kernel(model, layer, x):
+    """The kernel variable of `layer` (a name or a layer) of a model computing in float64 on x; else ValueError."""
+    with_kernel = [lay for lay in model.layers if getattr(lay, "kernel", None) is not None]
+    names = [lay.name for lay in with_kernel]
+    name = layer if isinstance(layer, str) else getattr(layer, "name", layer)
+    if name not in names:
+        raise ValueError(f"layer must be one of {names} (layers with a kernel), got {layer!r}")
+    if weight_dtypes(model) != ["float64"]:
+        raise ValueError(f"gradient_check needs a float64 model (float32 rounding swamps central differences), "
+                         f"got weights stored as {weight_dtypes(model)}: build it inside "
+                         f"diagnostics.float64_scope() or convert it with diagnostics.float64_copy(model)")
+    low = _low_precision_layers(model, x)
+    if low:
+        raise ValueError(f"gradient_check needs every layer to compute in float64, but {low} return lower "
+                         f"precision (under JAX, Keras 3 computes tanh in float32): use sigmoid or relu, or TensorFlow")
+    return with_kernel[names.index(name)].kernel
+
+
+def _low_precision_layers(model, x):
+    """Names of the layers of a Sequential model whose outputs on x are not float64 (others: not probed)."""
+    if not isinstance(model, keras.Sequential):
+        return []
+    low, h = [], np.asarray(x, dtype=np.float64)
+    with _x64(model):
+        for layer in model.layers:
+            h = layer(h)
+            if keras.backend.standardize_dtype(h.dtype) != "float64":
+                low.append(layer.name)
+    return low
+
+
+def _entries(shape, n_entries, seed):
+    """Flat indices to check: all of them, or a sorted seeded random subset of n_entries."""
+    size = int(np.prod(shape))
+    if n_entries is None:
+        return np.arange(size)
+    if not isinstance(n_entries, (int, np.integer)) or not 1 <= n_entries <= size:
+        raise ValueError(f"n_entries must be None or an int in [1, {size}] (the kernel's size), got {n_entries!r}")
+    return np.sort(np.random.default_rng(seed).choice(size, size=int(n_entries), replace=False))
+
+
+def _check_eps(eps):
+    """ValueError unless eps is a positive number."""
+    if not (isinstance(eps, (int, float)) and eps > 0):
+        raise ValueError(f"eps must be a positive float, got {eps!r}")
+
+
+# --------------------------------------------------------------------------- a hand-written backward pass
+
+def manual_params(sizes, seed=0):
+    """Random float64 weights {"W1", "b1", ..., "WL", "bL"} of a tiny network for `manual_gradient`.
+
+    sizes: (inputs, hidden widths..., classes); (inputs, classes) is softmax regression.
+    """
+    if len(sizes) < 2 or any(int(n) < 1 for n in sizes):
+        raise ValueError(f"sizes must list at least 2 positive widths (inputs, ..., classes), got {list(sizes)!r}")
+    rng, params = np.random.default_rng(seed), {}
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        params[f"W{i}"] = rng.normal(scale=1 / np.sqrt(n_in), size=(int(n_in), int(n_out)))
+        params[f"b{i}"] = rng.normal(scale=0.1, size=int(n_out))
+    return params
+
+
+def _manual_forward(params, x):
+    """Inputs of every layer (x, then the tanh hidden outputs) and the logits."""
+    n_layers = len(params) // 2
+    inputs = [np.asarray(x, dtype=np.float64)]
+    for i in range(1, n_layers):
+        inputs.append(np.tanh(inputs[-1] @ params[f"W{i}"] + params[f"b{i}"]))
+    return inputs, inputs[-1] @ params[f"W{n_layers}"] + params[f"b{n_layers}"]
+
+
+def _softmax(logits):
+    """Row-wise softmax, max-shifted so that large logits do not overflow."""
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def manual_loss(params, x, y):
+    """Mean cross-entropy of the numpy network (tanh hidden layers, softmax output) on (x, y)."""
+    _, logits = _manual_forward(params, x)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-log_p[np.arange(len(log_p)), np.asarray(y)].mean())
+
+
+def manual_gradient(params, x, y, bug=None):
+    """Hand-written backward pass of `manual_loss`: {name: gradient}, same keys as params.
+
+    bug="sign": output error y - p instead of p - y (every gradient flips sign); bug="factor": drops
+    the 1/N batch average (gradients N times too large). None: the correct gradient.
+    """
+    if bug is not None and bug not in MANUAL_BUGS:
+        raise ValueError(f"bug must be None or one of {{{', '.join(MANUAL_BUGS)}}}, got {bug!r}")
+    inputs, logits = _manual_forward(params, x)
+    onehot = np.eye(logits.shape[1])[np.asarray(y)]
+    delta = _softmax(logits) - onehot  # d loss / d logits, per example
+    if bug == "sign":
+        delta = -delta
+    if bug != "factor":
+        delta = delta / len(logits)
+    grads = {}
+    for i in range(len(params) // 2, 0, -1):
+        grads[f"W{i}"], grads[f"b{i}"] = inputs[i - 1].T @ delta, delta.sum(axis=0)
+        if i > 1:
+            delta = (delta @ params[f"W{i}"].T) * (1 - inputs[i - 1] ** 2)  # tanh' = 1 - tanh^2
+    return {name: grads[name] for name in params}
+
+
+def manual_gradient_check(params, x, y, bug=None, eps=1e-6):
+    """`manual_gradient` (with an optional bug) vs central differences of `manual_loss`, over all weights.
+
+    Returns {"relative_error", "manual", "numerical"} (both gradients flattened, in params order).
+    """
+    manual = np.concatenate([g.ravel() for g in manual_gradient(params, x, y, bug).values()])
+    shapes = [np.shape(w) for w in params.values()]
+    splits = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
+
+    def loss_at(theta):
+        parts = np.split(theta, splits)
+        return manual_loss({name: p.reshape(s) for name, p, s in zip(params, parts, shapes)}, x, y)
+
+    theta = np.concatenate([np.ravel(w) for w in params.values()])
+    numerical = numerical_gradient(loss_at, theta, eps)
+    return {"relative_error": relative_error(manual, numerical), "manual": manual, "numerical": numerical}

@@ -24,14 +24,15 @@ def initializer(name, seed=0, stddev=0.05):
 
 def mlp(input_shape, hidden=(100, 100, 100), n_classes=10, activation="relu",
         kernel_initializer="glorot_uniform", seed=0, stddev=0.05, *, penalty=None, strength=0.0,
-        dropout=0.0, input_noise_variance=0.0, augment=None, name="mlp"):
+        dropout=0.0, input_noise_variance=0.0, augment=None, batch_norm=False, name="mlp"):
     """A dense network: [augmentation], Flatten, [Gaussian input noise], Dense+[Dropout] per `hidden`, logits.
 
     Every Dense kernel uses `kernel_initializer` (each layer its own seed) and, if `penalty` is "l1" or
     "l2", that weight penalty of `strength`; biases start at zero. `dropout` is one rate for every hidden
     layer or a list, one per layer (a shorter list repeats its last rate). `augment`: a Keras layer
     applied to the images first (see regularization.augmentation). Noise, dropout and augmentation act
-    in training only.
+    in training only. `batch_norm`: each hidden layer is Dense (no bias), BatchNormalization, activation.
+    `activation` is any Keras activation name (relu, sigmoid, tanh, leaky_relu, ...).
     """
     if not hidden or any(int(w) < 1 for w in hidden):
         raise ValueError(f"hidden must be a non-empty list of positive widths, got {list(hidden)!r}")
@@ -45,8 +46,14 @@ def mlp(input_shape, hidden=(100, 100, 100), n_classes=10, activation="relu",
         layers.append(keras.layers.GaussianNoise(regularization.noise_stddev(input_noise_variance), seed=seed))
     for i, (width, rate) in enumerate(zip(hidden, rates)):
         init = initializer(kernel_initializer, seed=seed + i, stddev=stddev)
-        layers.append(keras.layers.Dense(int(width), activation=activation, kernel_initializer=init,
-                                         kernel_regularizer=reg, name=f"hidden_{i + 1}"))
+        if batch_norm:
+            layers += [keras.layers.Dense(int(width), use_bias=False, kernel_initializer=init, kernel_regularizer=reg,
+                                          name=f"hidden_{i + 1}"),
+                       keras.layers.BatchNormalization(name=f"batch_norm_{i + 1}"),
+                       keras.layers.Activation(activation, name=f"{activation}_{i + 1}")]
+        else:
+            layers.append(keras.layers.Dense(int(width), activation=activation, kernel_initializer=init,
+                                             kernel_regularizer=reg, name=f"hidden_{i + 1}"))
         if rate:
             layers.append(keras.layers.Dropout(rate, seed=seed + i, name=f"dropout_{i + 1}"))
     init = initializer(kernel_initializer, seed=seed + len(hidden), stddev=stddev)

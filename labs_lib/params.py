@@ -25,7 +25,7 @@ from labs_lib import PROJECT_ROOT
 
 SCALAR_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 TYPES = tuple(SCALAR_TYPES) + tuple(f"list[{t}]" for t in ("int", "float", "str"))
-_RULE = re.compile(r"[;,]?\s*(?:\beach\s+)?\bin\s+([\[(][^\[\]()]*[\])]|\{[^}]*\})\s*$")
+_RULE = re.compile(r"[;,]?\s*(?:\beach\s+)?(?<![\w-])in\s+([\[(][^\[\]()]*[\])]|\{[^}]*\})\s*$")
 
 
 class ParamError(ValueError):

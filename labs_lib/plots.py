@@ -22,10 +22,11 @@ def needs_log(values):
     return len(values) > 1 and values.max() / values.min() > 100
 
 
-def loss_grid(histories, title, ncols=3, sharey=False):
-    """One panel per configuration: train (solid) and validation (dashed) loss against epoch.
+def loss_grid(histories, title, ncols=3, sharey=False, metric="loss"):
+    """One panel per configuration: train (solid) and validation (dashed) `metric` against epoch.
 
-    sharey: one loss axis for every panel (compare levels across panels); else each panel its own.
+    sharey: one y axis for every panel (compare levels across panels); else each panel its own.
+    metric: "loss" (cross-entropy, log axis when it spans decades) or "accuracy".
     """
     names = list(histories)
     palette = colors(names)
@@ -34,15 +35,15 @@ def loss_grid(histories, title, ncols=3, sharey=False):
                              sharex=True, sharey=sharey, squeeze=False)
     for ax, name in zip(axes.flat, names):
         h = histories[name]
-        ax.plot(h["epoch"], h["loss"], color=palette[name], label="train")
-        ax.plot(h["epoch"], h["val_loss"], color=palette[name], linestyle="--", label="validation")
-        if needs_log(np.r_[h["loss"], h["val_loss"]]):
+        ax.plot(h["epoch"], h[metric], color=palette[name], label="train")
+        ax.plot(h["epoch"], h[f"val_{metric}"], color=palette[name], linestyle="--", label="validation")
+        if metric == "loss" and needs_log(np.r_[h["loss"], h["val_loss"]]):
             ax.set_yscale("log")
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if not sharey or ax in axes[:, 0]:
-            ax.set_ylabel("cross-entropy loss")
+            ax.set_ylabel("cross-entropy loss" if metric == "loss" else metric)
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
@@ -132,5 +133,70 @@ def accuracy_bars(table, title, label="technique", value="val_accuracy"):
     ax.set_xlim(low, min(1.0, float(table[value].max()) + 0.05))
     ax.invert_yaxis()
     ax.set(title=title, xlabel="final validation accuracy")
+    fig.tight_layout()
+    return fig
+
+
+def per_layer_lines(frame, columns, title, ylabels=None):
+    """One panel per column (e.g. mean, std) against epoch, one line per layer (dark = deep)."""
+    layers = list(dict.fromkeys(frame["layer"]))
+    shades = sns.color_palette("viridis", n_colors=len(layers))
+    fig, axes = plt.subplots(1, len(columns), figsize=(5.5 * len(columns), 3.8), squeeze=False)
+    for ax, column, ylabel in zip(axes[0], columns, ylabels or columns):
+        for shade, layer in zip(shades, layers):
+            rows = frame[frame["layer"] == layer]
+            ax.plot(rows["epoch"], rows[column], color=shade, label=layer)
+        ax.set(xlabel="epoch (0 = initialization)", ylabel=ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def gradient_heatmap(frame, title, value="grad_norm"):
+    """Layer x epoch heat map of gradient norms on a log colour scale (input layer at the top)."""
+    from matplotlib.colors import LogNorm
+
+    table = frame.pivot(index="layer", columns="epoch", values=value)
+    table = table.loc[list(dict.fromkeys(frame["layer"]))]
+    positive = table.to_numpy()[table.to_numpy() > 0]
+    norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size else None
+    fig, ax = plt.subplots(figsize=(min(14, 2 + 0.35 * table.shape[1]), 0.4 * len(table) + 1.5))
+    sns.heatmap(table, ax=ax, norm=norm, cmap="magma", cbar_kws={"label": "gradient norm ||dL/dW|| (log)"})
+    ax.set(title=title, xlabel="epoch (0 = initialization)", ylabel="layer (input at the top)")
+    fig.tight_layout()
+    return fig
+
+
+def weight_change(start, end, title, bins=80):
+    """First vs last epoch weights of one layer: both histograms, and the histogram of the change."""
+    start, end = np.ravel(start), np.ravel(end)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    span = (min(start.min(), end.min()), max(start.max(), end.max()))
+    left.hist(start, bins=bins, range=span, alpha=0.6, label="first epoch (initial)")
+    left.hist(end, bins=bins, range=span, alpha=0.6, label="last epoch")
+    left.set(xlabel="weight value", ylabel="count", title="weights")
+    left.legend(fontsize=8)
+    change = end - start
+    right.hist(change, bins=bins, color="grey")
+    right.set(xlabel="last - first", title=f"change: mean |dw| = {np.abs(change).mean():.2e}")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def norms_by_depth(frames, title, value="grad_norm"):
+    """Gradient norm against layer depth (log axis), one line per configuration: where it vanishes."""
+    palette = colors(list(frames))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, frame in frames.items():
+        layers = list(dict.fromkeys(frame["layer"]))
+        ax.plot(range(1, len(layers) + 1), frame.set_index("layer").loc[layers, value], marker="o",
+                color=palette[name], label=name)
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(title=title, xlabel="layer (1 = first hidden layer; last = output)", ylabel="gradient norm (log)")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig

@@ -7,7 +7,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from importlib import metadata
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from labs_lib import PROJECT_ROOT, __version__
+from labs_lib.files import atomic_write  # noqa: F401 - part of this module's API
 
 FIGURE_FORMATS = ("png", "pdf")  # PNG for screens and the gallery, PDF (vector) for print
 
@@ -23,21 +23,6 @@ FIGURE_FORMATS = ("png", "pdf")  # PNG for screens and the gallery, PDF (vector)
 def reports_dir():
     """Where outputs land: $LABS_REPORTS_DIR, else reports/ at the project root."""
     return Path(os.environ.get("LABS_REPORTS_DIR") or PROJECT_ROOT / "reports")
-
-
-def atomic_write(path, data):
-    """Write bytes or text to `path` through a temporary file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def to_json(obj):

@@ -281,7 +281,7 @@ def execute(job, opts, progress, stop):
     with open(staging / "run.log", "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=kernel_env(opts.backend),
                                 start_new_session=True)
-        status = None
+        status, seen, cells = None, None, (0, 0)
         while proc.poll() is None:
             elapsed = time.time() - started
             if stop.is_set():
@@ -291,7 +291,10 @@ def execute(job, opts, progress, stop):
             if status:
                 kill_tree(proc)
                 break
-            progress.update(job.name, cell_progress(executed), elapsed)
+            mtime = executed.stat().st_mtime if executed.exists() else None
+            if mtime != seen:  # papermill rewrites the notebook at each cell; parse it only then
+                seen, cells = mtime, cell_progress(executed)
+            progress.update(job.name, cells, elapsed)
             stop.wait(0.5)
     seconds = time.time() - started
     if status == "interrupted":

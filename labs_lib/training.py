@@ -27,18 +27,23 @@ def set_seed(seed):
 STEPS_PER_EXECUTION = {"tensorflow": 32, "jax": 1}
 
 
-def compile_classifier(model, lr=1e-3, steps_per_execution=None, soft_targets=False):
-    """Compile a logits model with Adam, cross-entropy (from logits) and accuracy.
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
+
+
+def compile_classifier(model, lr=1e-3, steps_per_execution=None, soft_targets=False, optimizer="adam"):
+    """Compile a logits model: optimizer (adam or plain sgd), cross-entropy from logits, accuracy.
 
     soft_targets: False for integer labels (sparse cross-entropy), True for one-hot or noisy target
     rows (categorical cross-entropy). steps_per_execution: batches per compiled call; None = the
     measured best for the backend.
     """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {{{', '.join(OPTIMIZERS)}}}, got {optimizer!r}")
     if steps_per_execution is None:
         steps_per_execution = STEPS_PER_EXECUTION.get(keras.backend.backend(), 1)
     loss = keras.losses.CategoricalCrossentropy if soft_targets else keras.losses.SparseCategoricalCrossentropy
     xent = keras.metrics.CategoricalCrossentropy if soft_targets else keras.metrics.SparseCategoricalCrossentropy
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=loss(from_logits=True),
+    model.compile(optimizer=OPTIMIZERS[optimizer](learning_rate=lr), loss=loss(from_logits=True),
                   metrics=["accuracy", xent(from_logits=True, name="cross_entropy")],
                   steps_per_execution=steps_per_execution)
     return model
@@ -67,7 +72,7 @@ class EpochLog(keras.callbacks.Callback):
             print(f"{self.label}: epoch {epoch + 1}/{self.epochs}  {shown}  ({sum(self.seconds):.1f} s)", flush=True)
 
 
-def fit(model, data, *, epochs, batch_size, label="model", log_every=None):
+def fit(model, data, *, epochs, batch_size, label="model", log_every=None, callbacks=()):
     """Train on data.x_train, validating on data.x_val each epoch; returns the history DataFrame.
 
     Columns: epoch (1-based), loss, accuracy, val_loss, val_accuracy, objective, val_objective,
@@ -76,7 +81,7 @@ def fit(model, data, *, epochs, batch_size, label="model", log_every=None):
     """
     log = EpochLog(label, epochs, log_every)
     history = model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
-                        epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[log])
+                        epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[log, *callbacks])
     frame = pd.DataFrame(history.history)
     if "cross_entropy" in frame:
         frame = frame.rename(columns={"loss": "objective", "val_loss": "val_objective",
@@ -92,7 +97,7 @@ def final_metrics(history):
     gap = validation loss - training loss (the generalization gap; negative when training is harder).
     """
     last = history.iloc[-1]
-    return {"train_loss": float(last.loss), "val_loss": float(last.val_loss),
+    return {"train_loss": float(last.loss), "train_accuracy": float(last.accuracy), "val_loss": float(last.val_loss),
             "val_accuracy": float(last.val_accuracy), "gap": float(last.val_loss - last.loss),
             "best_val_epoch": int(history.val_loss.idxmin()) + 1, "epochs": len(history),
             "seconds": round(float(history.seconds.sum()), 1)}

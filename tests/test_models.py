@@ -55,3 +55,19 @@ def test_empty_or_nonpositive_hidden_widths_are_refused():
         models.mlp((8,), hidden=())
     with pytest.raises(ValueError, match=r"got \[10, 0\]"):
         models.mlp((8,), hidden=(10, 0))
+
+
+def test_batch_norm_network_normalizes_each_hidden_layer_before_its_activation():
+    net = models.mlp((6,), hidden=(5, 4), activation="sigmoid", batch_norm=True)
+    kinds = [type(layer).__name__ for layer in net.layers]
+    assert kinds == ["Flatten", "Dense", "BatchNormalization", "Activation", "Dense", "BatchNormalization",
+                     "Activation", "Dense"]
+    assert net.get_layer("hidden_1").use_bias is False
+    assert tuple(net(np.zeros((2, 6), "float32")).shape) == (2, 10)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "leaky_relu"])
+def test_mlp_accepts_the_activations_of_notebook_03(activation):
+    net = models.mlp((6,), hidden=(5,), activation=activation)
+    x = np.linspace(-3, 3, 12, dtype="float32").reshape(2, 6)
+    assert np.isfinite(np.asarray(net(x))).all()

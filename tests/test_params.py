@@ -444,3 +444,8 @@ def test_unquoted_bracketed_string_list_is_split_like_a_comma_list():
     names = one("names: list[str] = ['a']  # names; each in {a, b, c}")
     assert coerce(names, "[a, b]") == ["a", "b"]
     assert coerce(names, "['a', 'c']") == ["a", "c"]
+
+
+def test_a_hyphenated_word_ending_in_in_does_not_start_a_rule():
+    param = one("synthetic: bool = False  # use a synthetic stand-in (smoke tests only)")
+    assert param.rule == "" and param.help == "use a synthetic stand-in (smoke tests only)"

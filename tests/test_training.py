@@ -75,7 +75,7 @@ def test_final_metrics_reads_the_last_epoch_and_the_gap():
     history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.5, 0.2], "accuracy": [0.5, 0.7, 0.9],
                             "val_loss": [1.1, 0.6, 0.7], "val_accuracy": [0.4, 0.6, 0.65], "seconds": [1.0, 1.0, 1.5]})
     row = training.final_metrics(history)
-    assert row == {"train_loss": 0.2, "val_loss": 0.7, "val_accuracy": 0.65, "gap": pytest.approx(0.5),
+    assert row == {"train_loss": 0.2, "train_accuracy": 0.9, "val_loss": 0.7, "val_accuracy": 0.65, "gap": pytest.approx(0.5),
                    "best_val_epoch": 2, "epochs": 3, "seconds": 3.5}
 
 
