@@ -2,6 +2,7 @@
 import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -77,3 +78,15 @@ def test_bad_parameters_of_02_are_refused_before_anything_runs(tmp_path, overrid
     assert result.returncode == 2
     assert message in result.stderr
     assert not out.exists()
+
+
+def test_03_without_cifar10_fails_with_the_data_modules_missing_dataset_error(tmp_path):
+    out, empty = tmp_path / "out", tmp_path / "empty-data"
+    empty.mkdir()
+    env = dict(os.environ, LABS_DATA_DIR=str(empty))
+    result = subprocess.run([sys.executable, "-m", "labs_lib.cli", "run", "03_activations", "--profile", "quick",
+                             "--out", str(out)], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert result.returncode == 1
+    assert "DatasetNotFoundError: cifar-10-python.tar.gz is missing from" in result.stdout
+    record = json.loads((out / "03_activations.failed" / "run.json").read_text())
+    assert record["status"] == "failed" and "LABS_DATA_DIR" in record["message"]
