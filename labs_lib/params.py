@@ -23,8 +23,8 @@ import nbformat
 
 from labs_lib import PROJECT_ROOT
 
-SCALAR_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
-TYPES = tuple(SCALAR_TYPES) + tuple(f"list[{t}]" for t in ("int", "float", "str"))
+SCALAR_TYPES = ("int", "float", "str", "bool")
+TYPES = SCALAR_TYPES + tuple(f"list[{t}]" for t in ("int", "float", "str"))
 _RULE = re.compile(r"[;,]?\s*(?:\beach\s+)?(?<![\w-])in\s+([\[(][^\[\]()]*[\])]|\{[^}]*\})\s*$")
 
 

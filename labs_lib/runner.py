@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from labs_lib import PACKAGE_DIR, PROJECT_ROOT, __version__
-from labs_lib.params import ParamError, check_all, coerce, read_params
+from labs_lib.params import check_all, coerce, read_params
 from labs_lib.reporting import atomic_write, to_json
 
 PROFILES = ("smoke", "quick", "full")
