@@ -5,6 +5,7 @@ Histories come back as pandas DataFrames, one row per epoch.
 import time
 
 import keras
+import numpy as np
 import pandas as pd
 
 if keras.backend.backend() == "tensorflow":
@@ -95,11 +96,13 @@ def final_metrics(history):
     """The last epoch of a history as a table row: train/val loss, val accuracy, gap, epochs, seconds.
 
     gap = validation loss - training loss (the generalization gap; negative when training is harder).
+    A run that diverged (loss NaN) gets NaN losses and best_val_epoch None.
     """
     last = history.iloc[-1]
+    finite = history.val_loss[np.isfinite(history.val_loss)]
     return {"train_loss": float(last.loss), "train_accuracy": float(last.accuracy), "val_loss": float(last.val_loss),
             "val_accuracy": float(last.val_accuracy), "gap": float(last.val_loss - last.loss),
-            "best_val_epoch": int(history.val_loss.idxmin()) + 1, "epochs": len(history),
+            "best_val_epoch": int(finite.idxmin()) + 1 if len(finite) else None, "epochs": len(history),
             "seconds": round(float(history.seconds.sum()), 1)}
 
 

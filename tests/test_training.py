@@ -101,3 +101,11 @@ def test_loss_is_the_cross_entropy_without_the_weight_penalty(tiny):
     penalty = float(sum(keras.ops.convert_to_numpy(v) for v in net.losses))
     assert history.val_objective.iloc[0] - history.val_loss.iloc[0] == pytest.approx(penalty, rel=1e-3)
     assert training.evaluate(net, tiny.x_val, tiny.y_val)["loss"] == pytest.approx(history.val_loss.iloc[0], rel=1e-5)
+
+
+def test_final_metrics_of_a_diverged_run_reports_nan_and_no_best_epoch():
+    nan = float("nan")
+    history = pd.DataFrame({"epoch": [1, 2], "loss": [2.0, nan], "accuracy": [0.1, 0.1], "val_loss": [nan, nan],
+                            "val_accuracy": [0.1, 0.1], "seconds": [1.0, 1.0]})
+    row = training.final_metrics(history)
+    assert np.isnan(row["train_loss"]) and np.isnan(row["gap"]) and row["best_val_epoch"] is None
