@@ -22,9 +22,11 @@ MANUAL_BUGS = ("sign", "factor")
 
 
 def hidden_activations(model, x):
-    """Outputs of every hidden Dense layer (after its activation) on inputs x: {layer name: array}.
+    """Outputs of every hidden Dense layer on inputs x: {layer name: array}.
 
-    Runs the layers one by one, eagerly: no compiled function to trace for a one-off probe.
+    That is after the layer's activation in a plain MLP; in a batch-norm MLP (models.mlp(batch_norm=True))
+    the Dense layer has no activation, so it is the pre-normalization value. Runs the layers one by one,
+    eagerly: no compiled function to trace for a one-off probe.
     """
     hidden = dense_layers(model)[:-1]
     outputs, h = {}, keras.ops.convert_to_tensor(x)
