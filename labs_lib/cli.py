@@ -47,6 +47,8 @@ def cmd_list(args, out=None):
     profiles = {p: runner.load_profile(p, args.notebooks_dir) for p in runner.PROFILES}
     for name, path in notebooks.items():
         out.write(f"\n{name}: {notebook_title(path)}\n")
+        for need in runner.requirements(path):
+            out.write(f"  requires: the {need} backend (--backend {need}); skipped under other backends\n")
         for p in read_params(path).values():
             by_profile = ", ".join(f"{prof}={profiles[prof][name][p.name]!r}" for prof in runner.PROFILES
                                    if p.name in profiles[prof].get(name, {}))

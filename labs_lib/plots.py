@@ -200,3 +200,20 @@ def norms_by_depth(frames, title, value="grad_norm"):
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
+
+
+def family_curves(runs, title, x="epoch", xlabel=None):
+    """Two panels, loss (log axis) and accuracy against `x`: one colour per run, train solid, validation dashed."""
+    palette = colors(list(runs))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for name, h in runs.items():
+            ax.plot(h[x], h[metric], color=palette[name], label=f"{name} (train)")
+            ax.plot(h[x], h[f"val_{metric}"], color=palette[name], linestyle="--", label=f"{name} (validation)")
+        if metric == "loss":
+            ax.set_yscale("log")  # the first steps' large losses would otherwise flatten the differences later on
+        ax.set(xlabel=xlabel or x, ylabel="cross-entropy loss (log scale)" if metric == "loss" else "accuracy")
+    axes[1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -141,3 +141,11 @@ class Report:
             "wall_seconds": round(time.time() - self.started, 2),
         }
         return atomic_write(self.out_dir / "metrics.json", to_json(metrics))
+
+
+def show_source(*functions):
+    """Display the source code of labs_lib functions in the notebook (syntax-highlighted), to read them in place."""
+    import inspect
+
+    from IPython.display import Code, display
+    display(Code("\n\n".join(inspect.getsource(f) for f in functions), language="python"))

@@ -45,6 +45,7 @@ class Job:
     path: Path
     params: dict
     takes_out_dir: bool = True  # the notebook has an out_dir parameter for the runner to set
+    requires: tuple = ()  # backends the notebook needs (notebook metadata labs.requires), e.g. ("tensorflow",)
 
 
 @dataclass
@@ -90,6 +91,30 @@ def resolve_names(requested, available):
             raise UsageError(f"notebook {req!r} {why}; available: {', '.join(available)}")
         names.append(matches[0])
     return list(dict.fromkeys(names))
+
+
+def requirements(path):
+    """What a notebook needs beyond the pack's environment: its metadata's `labs.requires` list.
+
+    The only requirement so far is a backend name ("tensorflow"): the run must use that backend and its
+    module must be installed. Notebooks without the entry run under every backend.
+    """
+    meta = json.loads(Path(path).read_text()).get("metadata", {}).get("labs", {})
+    requires = meta.get("requires", [])
+    unknown = [r for r in requires if r not in BACKENDS]
+    if unknown:
+        raise UsageError(f"{Path(path).name}: metadata labs.requires may name {{{', '.join(BACKENDS)}}}, got {unknown[0]!r}")
+    return tuple(requires)
+
+
+def unmet(job, backend):
+    """Why `job` cannot run under `backend` ('' when it can): a reason for skipping it, not a failure."""
+    for need in job.requires:
+        if backend != need:
+            return f"needs the {need} backend (it uses {need} directly); this run uses {backend}"
+        if importlib.util.find_spec(need) is None:
+            return f"needs {need}, which is not installed in this environment"
+    return ""
 
 
 def load_profile(profile, notebooks_dir=NOTEBOOKS_DIR):
@@ -143,7 +168,7 @@ def plan(requested, profile, overrides=(), notebooks_dir=NOTEBOOKS_DIR):
         values.update({k: coerce(spec[k], text) for k, text in pairs if k in spec})
         if "profile" in spec:
             values["profile"] = profile
-        jobs.append(Job(name, available[name], values, "out_dir" in spec))
+        jobs.append(Job(name, available[name], values, "out_dir" in spec, requirements(available[name])))
     return jobs
 
 
@@ -354,7 +379,11 @@ def run(jobs, opts, stream=None):
     results = {}
     todo = []
     for job in jobs:
-        if opts.resume and up_to_date(job, opts):
+        reason = unmet(job, opts.backend)
+        if reason:
+            results[job.name] = Result(job.name, "skipped", message=reason)
+            progress.finish(results[job.name])
+        elif opts.resume and up_to_date(job, opts):
             results[job.name] = Result(job.name, "skipped", where=str(Path(opts.out) / job.name),
                                        message="outputs up to date")
             progress.finish(results[job.name])

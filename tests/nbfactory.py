@@ -26,12 +26,14 @@ if fail:
 report.save()'''
 
 
-def make_notebook(folder, name):
-    """Write folder/<name>.ipynb: a parameters cell, a figure, a table, metrics.json."""
+def make_notebook(folder, name, requires=()):
+    """Write folder/<name>.ipynb: a parameters cell, a figure, a table, metrics.json; `requires`: labs.requires."""
     param_cell = new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]})
     nb = new_notebook(cells=[new_markdown_cell(f"# Test notebook {name}"), param_cell,
                              new_code_cell(BODY.format(name=name)), new_code_cell(FINISH.format(name=name))])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if requires:
+        nb.metadata["labs"] = {"requires": list(requires)}
     path = Path(folder) / f"{name}.ipynb"
     nbformat.write(nb, str(path))
     return path

@@ -639,3 +639,47 @@ def test_empty_notebooks_folder_is_a_usage_error(tmp_path, capsys):
     empty.mkdir()
     code = cli.main(["--notebooks-dir", str(empty), "run", "--profile", "smoke", "--out", str(out)])
     assert code == 2 and "no notebooks found" in capsys.readouterr().err and not out.exists()
+
+
+# ---------------------------------------------------------------- notebooks that need a backend
+
+def requires_pack(folder):
+    """A pack whose `tfonly` notebook declares labs.requires = ["tensorflow"] and `plain` does not."""
+    pack = make_pack(folder, names=("plain",))
+    make_notebook(pack, "tfonly", requires=("tensorflow",))
+    return pack
+
+
+def test_list_shows_a_notebooks_backend_requirement(tmp_path):
+    pack = requires_pack(tmp_path / "pack")
+    out = run_labs(tmp_path, pack, "list").stdout
+    block = out[out.index("tfonly:"):]
+    assert "requires: the tensorflow backend" in block
+    assert "requires:" not in out[out.index("plain:"):out.index("tfonly:")]
+
+
+@notebook
+@pytest.mark.skipif(not HAVE_JAX, reason="jax is not installed (pip install -e '.[jax]')")
+def test_a_tensorflow_notebook_is_skipped_with_its_reason_under_jax(tmp_path):
+    pack, out = requires_pack(tmp_path / "pack"), tmp_path / "out"
+    result = run_labs(tmp_path, pack, "run", "--profile", "smoke", "--backend", "jax", "--out", str(out))
+    assert result.rc == 0, shown(result)
+    assert summary_statuses(result.stdout) == {"plain": "ok", "tfonly": "skipped"}
+    assert "tfonly: skipped in 0.0 s - needs the tensorflow backend" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["plain"]  # nothing written for the skipped notebook
+
+
+def test_unmet_says_why_and_is_empty_when_the_requirement_holds(tmp_path, monkeypatch):
+    job = runner.Job("tfonly", tmp_path / "x.ipynb", {}, requires=("tensorflow",))
+    assert runner.unmet(job, "tensorflow") == ""
+    assert "this run uses jax" in runner.unmet(job, "jax")
+    monkeypatch.setattr(runner.importlib.util, "find_spec", lambda name: None)
+    assert runner.unmet(job, "tensorflow") == "needs tensorflow, which is not installed in this environment"
+    assert runner.unmet(runner.Job("plain", tmp_path / "y.ipynb", {}), "jax") == ""
+
+
+def test_an_unknown_requirement_is_a_usage_error(tmp_path):
+    pack = make_pack(tmp_path / "pack", names=())
+    make_notebook(pack, "odd", requires=("torch",))
+    with pytest.raises(runner.UsageError, match="labs.requires may name {tensorflow, jax}, got 'torch'"):
+        runner.requirements(pack / "odd.ipynb")
