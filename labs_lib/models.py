@@ -5,6 +5,7 @@ log-softmax stably and reports the true loss even when the logits are huge.
 """
 import keras
 
+from labs_lib import layers as scratch_layers
 from labs_lib import regularization
 
 # Moving-average momentum of batch normalization's inference statistics. Keras's 0.99 needs ~500 steps
@@ -35,11 +36,14 @@ def mlp(input_shape, hidden=(100, 100, 100), n_classes=10, activation="relu",
     "l2", that weight penalty of `strength`; biases start at zero. `dropout` is one rate for every hidden
     layer or a list, one per layer (a shorter list repeats its last rate). `augment`: a Keras layer
     applied to the images first (see regularization.augmentation). Noise, dropout and augmentation act
-    in training only. `batch_norm`: each hidden layer is Dense (no bias), BatchNormalization, activation.
+    in training only. `batch_norm`: each hidden layer is Dense (no bias), batch normalization, activation;
+    True uses keras.layers.BatchNormalization, "scratch" the from-scratch labs_lib.layers.BatchNorm.
     `activation` is any Keras activation name (relu, sigmoid, tanh, leaky_relu, ...).
     """
     if not hidden or any(int(w) < 1 for w in hidden):
         raise ValueError(f"hidden must be a non-empty list of positive widths, got {list(hidden)!r}")
+    if batch_norm not in (False, True, "scratch"):
+        raise ValueError(f"batch_norm must be False, True or 'scratch', got {batch_norm!r}")
     rates = dropout_rates(dropout, len(hidden))
     reg = regularization.weight_penalty(penalty, strength) if penalty else None
     layers = [keras.Input(shape=tuple(input_shape))]
@@ -53,7 +57,7 @@ def mlp(input_shape, hidden=(100, 100, 100), n_classes=10, activation="relu",
         if batch_norm:
             layers += [keras.layers.Dense(int(width), use_bias=False, kernel_initializer=init, kernel_regularizer=reg,
                                           name=f"hidden_{i + 1}"),
-                       keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"batch_norm_{i + 1}"),
+                       batch_norm_layer(batch_norm, f"batch_norm_{i + 1}"),
                        keras.layers.Activation(activation, name=f"{activation}_{i + 1}")]
         else:
             layers.append(keras.layers.Dense(int(width), activation=activation, kernel_initializer=init,
@@ -63,6 +67,13 @@ def mlp(input_shape, hidden=(100, 100, 100), n_classes=10, activation="relu",
     init = initializer(kernel_initializer, seed=seed + len(hidden), stddev=stddev)
     layers.append(keras.layers.Dense(n_classes, kernel_initializer=init, kernel_regularizer=reg, name="logits"))
     return keras.Sequential(layers, name=name)
+
+
+def batch_norm_layer(kind, name):
+    """A batch-normalization layer with the pack's momentum: Keras's (kind True) or the from-scratch one ("scratch")."""
+    if kind == "scratch":
+        return scratch_layers.BatchNorm(momentum=BN_MOMENTUM, name=name)
+    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
 
 
 def dropout_rates(dropout, n_layers):

@@ -112,3 +112,79 @@ def evaluate(model, x, y, batch_size=1024):
         return {"loss": float("nan"), "accuracy": float("nan")}
     result = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     return {"loss": float(result.get("cross_entropy", result["loss"])), "accuracy": float(result["accuracy"])}
+
+
+def cross_entropy(logits, labels):
+    """Mean cross-entropy (nats) of integer labels under softmax(logits), numpy float64, stable (log-sum-exp)."""
+    z = np.asarray(logits, dtype="float64")
+    z = z - z.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-log_p[np.arange(len(z)), np.asarray(labels)].mean())
+
+
+class Plateau:
+    """The early-stopping rule: stop once `patience` consecutive values each improved on the best so far by
+    less than `min_delta` (the first value always counts as an improvement)."""
+
+    def __init__(self, min_delta=1e-5, patience=100):
+        if min_delta < 0 or patience < 1:
+            raise ValueError(f"need min_delta >= 0 and patience >= 1, got min_delta={min_delta!r}, patience={patience!r}")
+        self.min_delta, self.patience = min_delta, patience
+        self.best, self.wait = float("inf"), 0
+
+    def update(self, value):
+        """Take the next value; True when the rule says stop."""
+        if value < self.best - self.min_delta:
+            self.best, self.wait = value, 0
+        else:
+            self.wait += 1
+        return self.wait >= self.patience
+
+
+class EarlyStopping(keras.callbacks.Callback):
+    """Stops `fit` when the validation cross-entropy, checked every `check_every` training steps, plateaus
+    (see Plateau). Keras calls back once per `steps_per_execution` batches: make check_every a multiple of it.
+
+    After fit: `checks` is a DataFrame (step, val_loss) and `stopped_step` the step it stopped at (None if not).
+    """
+
+    def __init__(self, x_val, y_val, min_delta=1e-5, patience=100, check_every=32):
+        super().__init__()
+        self.x_val, self.y_val, self.check_every = x_val, y_val, int(check_every)
+        self.rule = Plateau(min_delta, patience)
+        self.rows, self.stopped_step, self.step = [], None, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = epoch * self.params["steps"]
+
+    def on_train_batch_end(self, batch, logs=None):
+        previous, self.step = self.step, self.epoch_start + batch + 1
+        if self.step // self.check_every > previous // self.check_every:
+            val_loss = cross_entropy(self.model.predict_on_batch(self.x_val), self.y_val)
+            self.rows.append({"step": self.step, "val_loss": val_loss})
+            if self.rule.update(val_loss):
+                self.stopped_step = self.step
+                self.model.stop_training = True
+
+    @property
+    def checks(self):
+        return pd.DataFrame(self.rows, columns=["step", "val_loss"])
+
+
+class EvaluateAtEpochs(keras.callbacks.Callback):
+    """Cross-entropy and accuracy on (x, y) at the end of the given epochs (1-based): `results[epoch]`.
+
+    Same seed, same batches: the first E epochs of a longer run are an E-epoch run, so one long run
+    gives the test metrics of every shorter one.
+    """
+
+    def __init__(self, x, y, epochs):
+        super().__init__()
+        self.x, self.y, self.epochs = x, np.asarray(y), set(int(e) for e in epochs)
+        self.results = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 in self.epochs:
+            logits = self.model.predict(self.x, batch_size=4096, verbose=0)
+            self.results[epoch + 1] = {"loss": cross_entropy(logits, self.y),
+                                       "accuracy": float((logits.argmax(axis=1) == self.y).mean())}

@@ -66,6 +66,15 @@ def test_batch_norm_network_normalizes_each_hidden_layer_before_its_activation()
     assert tuple(net(np.zeros((2, 6), "float32")).shape) == (2, 10)
 
 
+def test_batch_norm_scratch_uses_the_from_scratch_layer_with_the_packs_momentum():
+    net = models.mlp((6,), hidden=(5, 4), batch_norm="scratch")
+    norms = [layer for layer in net.layers if "batch_norm" in layer.name]
+    assert [type(layer).__name__ for layer in norms] == ["BatchNorm", "BatchNorm"]
+    assert norms[0].momentum == models.BN_MOMENTUM
+    with pytest.raises(ValueError, match="batch_norm must be False, True or 'scratch', got 'yes'"):
+        models.mlp((6,), hidden=(5,), batch_norm="yes")
+
+
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "leaky_relu"])
 def test_mlp_accepts_the_activations_of_notebook_03(activation):
     net = models.mlp((6,), hidden=(5,), activation=activation)

@@ -109,3 +109,85 @@ def test_final_metrics_of_a_diverged_run_reports_nan_and_no_best_epoch():
                             "val_accuracy": [0.1, 0.1], "seconds": [1.0, 1.0]})
     row = training.final_metrics(history)
     assert np.isnan(row["train_loss"]) and np.isnan(row["gap"]) and row["best_val_epoch"] is None
+
+
+# ---------------------------------------------------------------- early stopping and mid-run evaluation
+
+def plateau_stop(values, min_delta, patience):
+    """Index of the value at which Plateau says stop, or None."""
+    rule = training.Plateau(min_delta, patience)
+    return next((i for i, v in enumerate(values) if rule.update(v)), None)
+
+
+def test_plateau_stops_after_patience_values_without_a_min_delta_improvement():
+    assert plateau_stop([1.0] * 10, min_delta=1e-5, patience=3) == 3  # first value is the best; 3 more fail
+    assert plateau_stop([1.0, 0.995, 0.991, 0.992, 0.5], min_delta=0.01, patience=3) == 3
+    assert plateau_stop([1.0, 0.995, 0.989, 0.992, 0.99, 0.975, 0.97], min_delta=0.01, patience=3) is None  # 0.989, 0.975 reset
+
+
+def test_plateau_never_stops_while_every_value_improves_by_min_delta():
+    assert plateau_stop(list(np.arange(1.0, 0.0, -0.01)), min_delta=0.005, patience=2) is None
+
+
+def test_plateau_counts_small_improvements_that_add_up_to_min_delta_over_the_best():
+    creep = [1.0 - 0.004 * i for i in range(50)]  # 0.004 per value, min_delta 0.01: the best moves every 3rd value
+    assert plateau_stop(creep, min_delta=0.01, patience=3) is None
+    assert plateau_stop(creep, min_delta=0.01, patience=2) == 2
+
+
+def test_plateau_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="min_delta=-1"):
+        training.Plateau(-1, 5)
+    with pytest.raises(ValueError, match="patience=0"):
+        training.Plateau(1e-5, 0)
+
+
+def test_cross_entropy_matches_keras_and_survives_huge_logits():
+    rng = np.random.default_rng(0)
+    z, y = rng.normal(size=(50, 10)).astype("float32") * 5, rng.integers(0, 10, 50)
+    keras_value = float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, z))
+    assert training.cross_entropy(z, y) == pytest.approx(keras_value, rel=1e-5)
+    assert training.cross_entropy(np.array([[1000.0, 0.0]]), [1]) == pytest.approx(1000.0)
+
+
+def early_stopping_fit(ds, lr, patience, check_every=4, epochs=3, spe=1):
+    training.set_seed(0)
+    net = models.mlp(ds.x_train.shape[1:], (16,), seed=0)
+    training.compile_classifier(net, lr, steps_per_execution=spe, optimizer="sgd")
+    stopper = training.EarlyStopping(ds.x_val, ds.y_val, min_delta=1e-5, patience=patience, check_every=check_every)
+    history = training.fit(net, ds, epochs=epochs, batch_size=20, callbacks=[stopper])  # 20 steps per epoch
+    return stopper, history
+
+
+def test_early_stopping_stops_exactly_when_the_validation_loss_stops_improving(tiny):
+    stopper, history = early_stopping_fit(tiny, lr=1e-12, patience=3)  # weights frozen: the loss never improves
+    assert list(stopper.checks.step) == [4, 8, 12, 16]
+    assert stopper.stopped_step == 16 and len(history) == 1
+    assert stopper.checks.val_loss.nunique() == 1
+
+
+def test_early_stopping_does_not_stop_while_the_validation_loss_improves(tiny):
+    stopper, history = early_stopping_fit(tiny, lr=0.05, patience=3)
+    improvements = -np.diff(stopper.checks.val_loss)
+    assert stopper.stopped_step is None and len(history) == 3 and len(stopper.checks) == 15
+    assert (np.convolve(improvements >= 1e-5, np.ones(3), "valid") > 0).all()  # never 3 failures in a row
+
+
+def test_early_stopping_checks_at_execution_boundaries_with_steps_per_execution(tiny):
+    stopper, _ = early_stopping_fit(tiny, lr=1e-12, patience=2, check_every=8, spe=4)
+    assert list(stopper.checks.step) == [8, 16, 24] and stopper.stopped_step == 24  # crosses into epoch 2
+
+
+def test_evaluating_at_epoch_e_of_a_long_run_equals_an_e_epoch_run(tiny):
+    def run(epochs):
+        training.set_seed(3)
+        net = training.compile_classifier(models.mlp(tiny.x_train.shape[1:], (16,), seed=3))
+        at = training.EvaluateAtEpochs(tiny.x_test, tiny.y_test, epochs=[1, epochs])
+        training.fit(net, tiny, epochs=epochs, batch_size=64, callbacks=[at])
+        return at, net
+    long_run = run(3)[0]
+    short_at, short_net = run(1)
+    assert set(long_run.results) == {1, 3}
+    direct = training.evaluate(short_net, tiny.x_test, tiny.y_test)
+    assert long_run.results[1]["accuracy"] == pytest.approx(direct["accuracy"])
+    assert long_run.results[1]["loss"] == pytest.approx(direct["loss"], rel=1e-5)
