@@ -72,18 +72,32 @@ def activation_histograms(activations, title, bins=50):
     activations: {configuration: {layer name: array}}. ReLU outputs many exact zeros, which would dwarf
     the rest, so each panel plots the non-zero values and notes the mean, std and share of zeros.
     """
-    names = list(activations)
-    layers = list(next(iter(activations.values())))
+    return histogram_grid(activations, title, "non-zero activation value (ReLU output)", bins, nonzero_only=True)
+
+
+def weight_histograms(weights, title, bins=50):
+    """Rows = configurations, columns = layers: histogram of each layer's weights, with their mean and std."""
+    return histogram_grid(weights, title, "weight value", bins)
+
+
+def histogram_grid(values_by_config, title, xlabel, bins=50, nonzero_only=False):
+    """Rows = configurations, columns = layers: one histogram per {configuration: {layer: array}} entry.
+
+    Each panel notes the mean, std and share of exact zeros of all its values; nonzero_only leaves the
+    zeros out of the histogram itself (ReLU outputs, where they would dwarf the rest).
+    """
+    names = list(values_by_config)
+    layers = list(next(iter(values_by_config.values())))
     palette = colors(names)
     fig, axes = plt.subplots(len(names), len(layers), figsize=(3.4 * len(layers), 2.2 * len(names)), squeeze=False)
     for row, name in enumerate(names):
         for col, layer in enumerate(layers):
-            ax, values = axes[row, col], np.ravel(activations[name][layer])
-            nonzero = values[values != 0]
-            if nonzero.size:
-                ax.hist(nonzero, bins=bins, color=palette[name])
+            ax, values = axes[row, col], np.ravel(values_by_config[name][layer])
+            shown = values[values != 0] if nonzero_only else values
+            if shown.size:
+                ax.hist(shown, bins=bins, color=palette[name])
             else:
-                ax.text(0.5, 0.5, "all activations are 0", transform=ax.transAxes, ha="center", va="center")
+                ax.text(0.5, 0.5, "all values are 0", transform=ax.transAxes, ha="center", va="center")
                 ax.set_xticks([])
             ax.text(0.98, 0.95, f"mean {values.mean():.3g}\nstd {values.std():.3g}\nzeros {np.mean(values == 0):.0%}",
                     transform=ax.transAxes, ha="right", va="top", fontsize=7,
@@ -93,7 +107,7 @@ def activation_histograms(activations, title, bins=50):
                 ax.set_title(layer)
             if col == 0:
                 ax.set_ylabel(name, fontsize=9)
-    axes[-1, len(layers) // 2].set_xlabel("non-zero activation value (ReLU output)")
+    axes[-1, len(layers) // 2].set_xlabel(xlabel)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -122,7 +136,7 @@ def gap_vs_strength(sweeps, title, xlabel="strength", baseline=None):
 
 
 def accuracy_bars(table, title, label="technique", value="val_accuracy"):
-    """Horizontal bars of final validation accuracy per configuration, value printed at each bar."""
+    """Horizontal bars of an accuracy column (`value`) per configuration, value printed at each bar."""
     names = list(table[label])
     palette = colors(names)
     fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(names) + 1.2))
@@ -132,7 +146,7 @@ def accuracy_bars(table, title, label="technique", value="val_accuracy"):
     low = max(0.0, float(table[value].min()) - 0.05)
     ax.set_xlim(low, min(1.0, float(table[value].max()) + 0.05))
     ax.invert_yaxis()
-    ax.set(title=title, xlabel="final validation accuracy")
+    ax.set(title=title, xlabel="final validation accuracy" if value == "val_accuracy" else value.replace("_", " "))
     fig.tight_layout()
     return fig
 
@@ -215,5 +229,42 @@ def family_curves(runs, title, x="epoch", xlabel=None):
         ax.set(xlabel=xlabel or x, ylabel="cross-entropy loss (log scale)" if metric == "loss" else "accuracy")
     axes[1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_heatmaps(table, title, rows="batch_size", columns=("epochs", "l2"), panels="network", value="test_accuracy"):
+    """One annotated heat map per `panels` value: `value` (a fraction, shown in %) by `rows` x `columns`."""
+    groups = list(dict.fromkeys(table[panels]))
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.6 * len(groups), 3.4), squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        grid = table[table[panels] == group].pivot_table(index=rows, columns=list(columns), values=value)
+        grid.columns = ["\n".join(f"{c.replace('_', ' ')} {v:g}" for c, v in zip(columns, key if isinstance(key, tuple) else (key,)))
+                        for key in grid.columns]
+        sns.heatmap(grid * 100, annot=True, fmt=".1f", cmap="viridis", vmin=table[value].min() * 100,
+                    vmax=table[value].max() * 100, cbar=ax is axes[0, -1], ax=ax,
+                    cbar_kws={"label": f"{value.replace('_', ' ')} (%)"})
+        ax.set(title=f"{panels}: {group}", ylabel=rows.replace("_", " "))
+        ax.tick_params(axis="x", labelsize=8, labelrotation=0)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def validation_checks(checks, stops, title):
+    """Validation loss at each early-stopping check against training step, one line per run; x marks a stop.
+
+    checks: {run: DataFrame(step, val_loss)}; stops: {run: step it stopped at, or None}.
+    """
+    palette = colors(list(checks))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for name, frame in checks.items():
+        ax.plot(frame.step, frame.val_loss, color=palette[name], label=name + ("" if stops[name] else " (ran to the end)"))
+        if stops[name]:
+            ax.plot([stops[name]], frame.val_loss.iloc[-1:], "x", color=palette[name], markersize=10, mew=2)
+    if needs_log(np.concatenate([f.val_loss.to_numpy() for f in checks.values()])):
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel="training step", ylabel="validation cross-entropy")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
     fig.tight_layout()
     return fig

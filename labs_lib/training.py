@@ -2,6 +2,7 @@
 
 Histories come back as pandas DataFrames, one row per epoch.
 """
+import math
 import time
 
 import keras
@@ -28,6 +29,13 @@ def set_seed(seed):
 STEPS_PER_EXECUTION = {"tensorflow": 32, "jax": 1}
 
 
+def execution_steps(divisor_of=None):
+    """The backend's measured best batches per compiled call, reduced to divide `divisor_of` (e.g. a
+    callback's checking interval, since Keras calls batch callbacks once per execution)."""
+    steps = STEPS_PER_EXECUTION.get(keras.backend.backend(), 1)
+    return math.gcd(steps, int(divisor_of)) if divisor_of else steps
+
+
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
 
 
@@ -41,7 +49,7 @@ def compile_classifier(model, lr=1e-3, steps_per_execution=None, soft_targets=Fa
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {{{', '.join(OPTIMIZERS)}}}, got {optimizer!r}")
     if steps_per_execution is None:
-        steps_per_execution = STEPS_PER_EXECUTION.get(keras.backend.backend(), 1)
+        steps_per_execution = execution_steps()
     loss = keras.losses.CategoricalCrossentropy if soft_targets else keras.losses.SparseCategoricalCrossentropy
     xent = keras.metrics.CategoricalCrossentropy if soft_targets else keras.metrics.SparseCategoricalCrossentropy
     model.compile(optimizer=OPTIMIZERS[optimizer](learning_rate=lr), loss=loss(from_logits=True),

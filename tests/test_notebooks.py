@@ -113,3 +113,23 @@ def test_04_is_tensorflow_only_and_its_stable_softmax_stays_finite(smoke_run):
                     "B + L1 0.0006"]
     assert {f["name"] for f in metrics["figures"]} == {"softmax_regression_curves", "architecture_curves", "l2_curves",
                                                       "l1_curves"}
+
+
+def test_05_checks_its_batch_norm_and_fills_the_grid_and_the_four_runs(smoke_run):
+    _, out, _ = smoke_run
+    metrics = json.loads((out / "05_batchnorm" / "metrics.json").read_text())
+    tables = metrics["tables"]
+    assert max(r["max_abs_difference"] for r in tables["scratch_vs_keras"]["rows"]) < 1e-4
+    for row in tables["training_mode_moments"]["rows"]:
+        assert abs(row["output_mean"]) < 1e-4
+        assert row["output_variance"] == pytest.approx(row["predicted_variance"], rel=1e-3)
+    cells = {(r["network"], r["batch_size"], r["epochs"], r["l2"]) for r in tables["grid"]["rows"]}
+    assert cells == {(n, 128, e, 0.01) for n in ("plain", "batch_norm") for e in (1, 2)}
+    runs = {r["run"]: r for r in tables["early_stopping"]["rows"]}
+    assert set(runs) == {"no BN, no L2", "BN and L2", "L2 only", "BN only"}
+    assert all(r["epochs"] <= 2 and 0 <= r["test_accuracy"] <= 1 for r in runs.values())
+    assert {r["run"] for r in tables["weight_stats"]["rows"]} == set(runs)
+    modes = tables["modes"]["rows"]
+    assert [m["batch_size"] for m in modes] == [100, 1, 50]
+    assert {f["name"] for f in metrics["figures"]} == {"grid_heatmap", "early_stopping_curves", "early_stopping_checks",
+                                                      "weight_histograms", "learning_rate_curves", "modes"}

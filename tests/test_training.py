@@ -191,3 +191,10 @@ def test_evaluating_at_epoch_e_of_a_long_run_equals_an_e_epoch_run(tiny):
     direct = training.evaluate(short_net, tiny.x_test, tiny.y_test)
     assert long_run.results[1]["accuracy"] == pytest.approx(direct["accuracy"])
     assert long_run.results[1]["loss"] == pytest.approx(direct["loss"], rel=1e-5)
+
+
+def test_execution_steps_divide_the_checking_interval():
+    best = training.STEPS_PER_EXECUTION.get(keras.backend.backend(), 1)
+    assert training.execution_steps() == best
+    assert training.execution_steps(divisor_of=100) == np.gcd(best, 100)
+    assert 96 % training.execution_steps(divisor_of=96) == 0
