@@ -87,3 +87,20 @@ def dropout_rates(dropout, n_layers):
 def dense_layers(model):
     """The model's Dense layers, input to output."""
     return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+
+
+def side_by_side(nets, name="side_by_side"):
+    """One model running `nets` (same input shape, distinct names) in parallel, one output per net.
+
+    Trained on the sum of their losses, each net gets exactly the gradient it would get alone (the other
+    terms do not depend on its weights), so one compiled step trains them all: the results of separate
+    runs with the same seed, at the launch cost of one (small networks are launch-bound).
+    """
+    names = [net.name for net in nets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"side_by_side needs distinct model names, got {names}")
+    shapes = {tuple(net.inputs[0].shape[1:]) for net in nets}
+    if len(shapes) != 1:
+        raise ValueError(f"side_by_side needs one input shape, got {sorted(shapes)}")
+    inputs = keras.Input(shape=shapes.pop())
+    return keras.Model(inputs, [net(inputs) for net in nets], name=name)

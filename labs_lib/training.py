@@ -42,6 +42,8 @@ OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
 def compile_classifier(model, lr=1e-3, steps_per_execution=None, soft_targets=False, optimizer="adam"):
     """Compile a logits model: optimizer (adam or plain sgd), cross-entropy from logits, accuracy.
 
+    A models.side_by_side model gets the loss and metrics once per output (its nets train independently).
+
     soft_targets: False for integer labels (sparse cross-entropy), True for one-hot or noisy target
     rows (categorical cross-entropy). steps_per_execution: batches per compiled call; None = the
     measured best for the backend.
@@ -52,8 +54,13 @@ def compile_classifier(model, lr=1e-3, steps_per_execution=None, soft_targets=Fa
         steps_per_execution = execution_steps()
     loss = keras.losses.CategoricalCrossentropy if soft_targets else keras.losses.SparseCategoricalCrossentropy
     xent = keras.metrics.CategoricalCrossentropy if soft_targets else keras.metrics.SparseCategoricalCrossentropy
-    model.compile(optimizer=OPTIMIZERS[optimizer](learning_rate=lr), loss=loss(from_logits=True),
-                  metrics=["accuracy", xent(from_logits=True, name="cross_entropy")],
+
+    def metrics():  # fresh metric objects per output: a shared one would mix the outputs' values
+        return ["accuracy", xent(from_logits=True, name="cross_entropy")]
+    n_outputs = len(model.outputs)
+    model.compile(optimizer=OPTIMIZERS[optimizer](learning_rate=lr),
+                  loss=loss(from_logits=True) if n_outputs == 1 else [loss(from_logits=True) for _ in range(n_outputs)],
+                  metrics=metrics() if n_outputs == 1 else [metrics() for _ in range(n_outputs)],
                   steps_per_execution=steps_per_execution)
     return model
 
@@ -74,6 +81,11 @@ class EpochLog(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
         if (epoch + 1) % self.every == 0 or epoch + 1 == self.epochs:
             logs = logs or {}
+            if "cross_entropy" not in logs and "accuracy" not in logs:  # side by side: one val accuracy per net
+                accs = [f"{v:.3f}" for k, v in logs.items() if k.startswith("val_") and k.endswith("_accuracy")]
+                print(f"{self.label}: epoch {epoch + 1}/{self.epochs}  val_accuracy {' / '.join(accs)}"
+                      f"  ({sum(self.seconds):.1f} s)", flush=True)
+                return
             shown = "  ".join(f"{name} {logs[key]:.4g}" for name, key in (
                 ("loss", "cross_entropy" if "cross_entropy" in logs else "loss"), ("accuracy", "accuracy"),
                 ("val_loss", "val_cross_entropy" if "val_cross_entropy" in logs else "val_loss"),
@@ -98,6 +110,29 @@ def fit(model, data, *, epochs, batch_size, label="model", log_every=None, callb
     frame.insert(0, "epoch", range(1, len(frame) + 1))
     frame["seconds"] = log.seconds
     return frame
+
+
+def fit_side_by_side(model, data, *, epochs, batch_size, label="side by side", log_every=None, callbacks=()):
+    """Train a models.side_by_side model; returns {net name: history}, each history as `fit` returns it.
+
+    The nets see the same batches in the same order as separate runs with the same seed would. objective
+    is NaN (Keras reports only the sum of all nets' penalized losses); seconds is the shared epoch time.
+    """
+    names = model.output_names
+    log = EpochLog(label, epochs, log_every)
+    history = model.fit(data.x_train, [data.y_train] * len(names), epochs=epochs, batch_size=batch_size, verbose=0,
+                        validation_data=(data.x_val, [data.y_val] * len(names)), callbacks=[log, *callbacks])
+    frames = {}
+    for name in names:
+        frame = pd.DataFrame({"epoch": range(1, len(log.seconds) + 1)})
+        for prefix in ("", "val_"):
+            frame[f"{prefix}loss"] = history.history[f"{prefix}{name}_cross_entropy"]
+            frame[f"{prefix}accuracy"] = history.history[f"{prefix}{name}_accuracy"]
+            frame[f"{prefix}objective"] = np.nan
+        frame["seconds"] = log.seconds
+        frames[name] = frame[["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "objective", "val_objective",
+                              "seconds"]]
+    return frames
 
 
 def final_metrics(history):
@@ -180,7 +215,8 @@ class EarlyStopping(keras.callbacks.Callback):
 
 
 class EvaluateAtEpochs(keras.callbacks.Callback):
-    """Cross-entropy and accuracy on (x, y) at the end of the given epochs (1-based): `results[epoch]`.
+    """Cross-entropy and accuracy on (x, y) at the end of the given epochs (1-based): `results[epoch]`
+    (for a side_by_side model, `results[epoch][net name]`).
 
     Same seed, same batches: the first E epochs of a longer run are an E-epoch run, so one long run
     gives the test metrics of every shorter one.
@@ -193,6 +229,11 @@ class EvaluateAtEpochs(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 in self.epochs:
-            logits = self.model.predict(self.x, batch_size=4096, verbose=0)
-            self.results[epoch + 1] = {"loss": cross_entropy(logits, self.y),
-                                       "accuracy": float((logits.argmax(axis=1) == self.y).mean())}
+            outputs = self.model.predict(self.x, batch_size=4096, verbose=0)
+            if isinstance(outputs, (list, tuple)):  # side by side: {net name: metrics}
+                self.results[epoch + 1] = {name: self.metrics(o) for name, o in zip(self.model.output_names, outputs)}
+            else:
+                self.results[epoch + 1] = self.metrics(outputs)
+
+    def metrics(self, logits):
+        return {"loss": cross_entropy(logits, self.y), "accuracy": float((np.asarray(logits).argmax(axis=1) == self.y).mean())}

@@ -198,3 +198,41 @@ def test_execution_steps_divide_the_checking_interval():
     assert training.execution_steps() == best
     assert training.execution_steps(divisor_of=100) == np.gcd(best, 100)
     assert 96 % training.execution_steps(divisor_of=96) == 0
+
+
+# ---------------------------------------------------------------- several nets trained side by side
+
+SIDE_CONFIGS = [dict(penalty="l2", strength=0.01), dict(penalty="l2", strength=0.04, batch_norm="scratch"),
+                dict(batch_norm=True)]
+
+
+def side_net(ds, i, config):
+    return models.mlp(ds.x_train.shape[1:], (16, 8), seed=0, name=f"net_{i}", **config)
+
+
+def test_side_by_side_training_equals_separate_runs(tiny):
+    training.set_seed(0)
+    model = models.side_by_side([side_net(tiny, i, c) for i, c in enumerate(SIDE_CONFIGS)])
+    training.compile_classifier(model, 0.05, optimizer="sgd", steps_per_execution=4)
+    at = training.EvaluateAtEpochs(tiny.x_test, tiny.y_test, epochs=[2])
+    together = training.fit_side_by_side(model, tiny, epochs=2, batch_size=32, callbacks=[at])
+    assert list(together) == ["net_0", "net_1", "net_2"]
+    for i, config in enumerate(SIDE_CONFIGS):
+        training.set_seed(0)
+        alone = training.compile_classifier(side_net(tiny, i, config), 0.05, optimizer="sgd", steps_per_execution=4)
+        history = training.fit(alone, tiny, epochs=2, batch_size=32)
+        columns = ["loss", "accuracy", "val_loss", "val_accuracy"]
+        np.testing.assert_allclose(together[f"net_{i}"][columns], history[columns], rtol=1e-4, atol=1e-5)
+        direct = training.evaluate(alone, tiny.x_test, tiny.y_test)
+        assert at.results[2][f"net_{i}"]["accuracy"] == pytest.approx(direct["accuracy"])
+        assert at.results[2][f"net_{i}"]["loss"] == pytest.approx(direct["loss"], rel=1e-4)
+        for w_together, w_alone in zip(model.get_layer(f"net_{i}").get_weights(), alone.get_weights()):
+            np.testing.assert_allclose(w_together, w_alone, rtol=1e-4, atol=1e-5)
+
+
+def test_side_by_side_refuses_duplicate_names_and_mixed_inputs(tiny):
+    a = models.mlp((4,), (3,), name="a")
+    with pytest.raises(ValueError, match=r"distinct model names, got \['a', 'a'\]"):
+        models.side_by_side([a, models.mlp((4,), (3,), name="a")])
+    with pytest.raises(ValueError, match="one input shape"):
+        models.side_by_side([a, models.mlp((5,), (3,), name="b")])
