@@ -12,18 +12,38 @@ import pytest
 from labs_lib import runner
 
 NOTEBOOKS = list(runner.discover())
+HAVE_JAX = importlib.util.find_spec("jax") is not None
 BACKENDS = ["tensorflow", pytest.param("jax", marks=pytest.mark.skipif(
-    importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install -e '.[jax]')"))]
+    not HAVE_JAX, reason="jax is not installed (pip install -e '.[jax]')"))]
 
 
 def labs(*args, cwd):
     return subprocess.run([sys.executable, "-m", "labs_lib.cli", *args], cwd=cwd, capture_output=True, text=True)
 
 
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory):
+    """Every notebook on smoke, one `labs run` per backend, the two started together (each is mostly one
+    busy process; CI has two cores). {backend: (out folder, CompletedProcess)}."""
+    started = {}
+    for backend in ["tensorflow"] + (["jax"] if HAVE_JAX else []):
+        out = tmp_path_factory.mktemp(f"smoke-{backend}")
+        log = open(out.parent / f"smoke-{backend}.log", "w+")
+        cmd = [sys.executable, "-m", "labs_lib.cli", "run", *NOTEBOOKS, "--profile", "smoke", "--backend", backend,
+               "--out", str(out)]
+        started[backend] = (out, cmd, log, subprocess.Popen(cmd, cwd=out, stdout=log, stderr=subprocess.STDOUT, text=True))
+    runs = {}
+    for backend, (out, cmd, log, proc) in started.items():
+        proc.wait()
+        log.seek(0)
+        runs[backend] = (out, subprocess.CompletedProcess(cmd, proc.returncode, log.read(), ""))
+        log.close()
+    return runs
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
-def smoke_run(request, tmp_path_factory):
-    out = tmp_path_factory.mktemp(f"smoke-{request.param}")
-    result = labs("run", *NOTEBOOKS, "--profile", "smoke", "--backend", request.param, "--out", str(out), cwd=out)
+def smoke_run(request, smoke_runs):
+    out, result = smoke_runs[request.param]
     return request.param, out, result
 
 
