@@ -21,7 +21,7 @@ TASKS = ("reports", "test", "setup")
 EXTRAS = "jax,dev"  # one environment for every task: JAX for the second backend, dev for the tests
 # Backend-sensitive unit tests, run a second time under JAX (the notebook tests cover both already).
 JAX_UNIT_TESTS = ["tests/test_models.py", "tests/test_training.py", "tests/test_diagnostics.py",
-                  "tests/test_regularization.py", "tests/test_layers.py"]
+                  "tests/test_regularization.py", "tests/test_layers.py", "tests/test_loops.py"]
 
 
 def say(message):
