@@ -227,6 +227,115 @@ class WeightLog(keras.callbacks.Callback):
         return pd.DataFrame(self.rows)
 
 
+# --------------------------------------------------------------------------- weight trajectories and PCA
+
+def flat_weights(model, layer=None):
+    """The trainable weights of a model (or of one layer, by name) as one float64 vector."""
+    variables = model.get_layer(layer).trainable_variables if layer else model.trainable_variables
+    return np.concatenate([np.asarray(keras.ops.convert_to_numpy(v.value), dtype=np.float64).ravel()
+                           for v in variables])
+
+
+class WeightTrajectory(keras.callbacks.Callback):
+    """Records the flattened weights at the start of training and every `every` epochs (and the last).
+
+    After fit: `epochs` (0 = initial), `points` (records x weights) for the whole model and, if `layer`
+    names one, `layer_points` for that layer alone; `accuracy` holds the logged val_accuracy (or accuracy).
+    """
+
+    def __init__(self, every=3, layer=None):
+        super().__init__()
+        self.every, self.layer = int(every), layer
+        self.epochs, self.points, self.layer_points, self.accuracy = [], [], [], []
+
+    def on_train_begin(self, logs=None):
+        self._record(0, float("nan"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0 or epoch + 1 == self.params.get("epochs"):
+            logs = logs or {}
+            self._record(epoch + 1, logs.get("val_accuracy", logs.get("accuracy", float("nan"))))
+
+    def _record(self, epoch, accuracy):
+        self.epochs.append(epoch)
+        self.accuracy.append(float(accuracy))
+        self.points.append(flat_weights(self.model))
+        if self.layer:
+            self.layer_points.append(flat_weights(self.model, self.layer))
+
+
+def pca(points, n_components=2):
+    """Rows of `points` projected on their first principal components (centred, via SVD).
+
+    Returns (projection (rows x n_components), explained variance ratio of each component).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    centred = points - points.mean(axis=0)
+    _, singular, components = np.linalg.svd(centred, full_matrices=False)
+    variance = singular ** 2
+    ratio = variance[:n_components] / variance.sum() if variance.sum() > 0 else np.zeros(n_components)
+    return centred @ components[:n_components].T, ratio
+
+
+# --------------------------------------------------------------------------- the Hessian
+
+def mean_squared_error(y, prediction):
+    """Mean of (y - prediction)^2 over every entry, as a sum divided by the count (float64-safe under JAX)."""
+    squared = keras.ops.square(keras.ops.convert_to_tensor(y, dtype=prediction.dtype) - prediction)
+    return keras.ops.sum(squared) / np.prod(squared.shape)
+
+
+def hessian(model, x, y, loss_fn=mean_squared_error):
+    """Exact Hessian of loss_fn(y, model(x)) with respect to every trainable weight, a (P, P) float64 array.
+
+    Computed on a float64 copy of the model by differentiating the gradient once more (jax.hessian of the
+    loss as a function of the flattened weights; TensorFlow: GradientTape.jacobian of the gradient).
+    P weights cost P gradient evaluations: meant for small models (a few thousand weights at most).
+    loss_fn must keep float64 (keras.ops.mean computes in float32 under JAX; divide a sum instead).
+    """
+    _check_batch(x, y)
+    model64 = float64_copy(model)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    backend = keras.backend.backend()
+    with _x64(model64):
+        if backend == "jax":
+            return _jax_hessian(model64, x, y, loss_fn)
+        if backend == "tensorflow":
+            return _tf_hessian(model64, x, y, loss_fn)
+    raise NotImplementedError(f"hessian is implemented for the tensorflow and jax backends only, got {backend!r}")
+
+
+def _jax_hessian(model, x, y, loss_fn):
+    import jax
+    from jax.flatten_util import ravel_pytree
+
+    flat, unravel = ravel_pytree([v.value for v in model.trainable_variables])
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def loss_of(weights):
+        prediction, _ = model.stateless_call(unravel(weights), non_trainable, x)
+        return loss_fn(y, prediction)
+    return np.asarray(jax.jit(jax.hessian(loss_of))(flat), dtype=np.float64)
+
+
+def _tf_hessian(model, x, y, loss_fn):
+    import tensorflow as tf
+
+    variables = model.trainable_variables
+    with tf.GradientTape() as outer:
+        with tf.GradientTape() as inner:
+            loss = loss_fn(y, model(x))
+        gradient = tf.concat([tf.reshape(g, [-1]) for g in inner.gradient(loss, variables)], axis=0)
+    blocks = outer.jacobian(gradient, variables)
+    return np.concatenate([np.reshape(b.numpy(), (len(gradient), -1)) for b in blocks], axis=1).astype(np.float64)
+
+
+def minimal_ratio(hessian_matrix, tol=0.0):
+    """Fraction of the (symmetrized) Hessian's eigenvalues above `tol`: 1 at a strict local minimum."""
+    h = np.asarray(hessian_matrix, dtype=np.float64)
+    return float(np.mean(np.linalg.eigvalsh((h + h.T) / 2) > tol))
+
+
 # --------------------------------------------------------------------------- float64 models
 
 @contextlib.contextmanager

@@ -270,3 +270,52 @@ def test_training_mode_gradients_use_batch_statistics_and_leave_moving_averages_
     assert not np.allclose(train_mode.grad_norm, infer_mode.grad_norm)
     for saved, v in zip(before, net.non_trainable_variables):
         np.testing.assert_array_equal(saved, keras.ops.convert_to_numpy(v.value))
+
+
+# ---------------------------------------------------------------- Hessian, minimal ratio, trajectories, PCA
+
+def test_hessian_of_a_quadratic_loss_is_its_known_matrix():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 1))
+    linear = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, use_bias=False)])
+    # MSE of a linear map: L(w) = |Xw - y|^2 / N, so H = 2 X^T X / N whatever w is
+    np.testing.assert_allclose(diagnostics.hessian(linear, x, y), 2 * x.T @ x / 40, rtol=1e-10, atol=1e-12)
+
+
+def test_hessian_is_symmetric_and_sized_by_the_weights():
+    net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(5, activation="sigmoid"), keras.layers.Dense(1)])
+    x = np.linspace(-1, 1, 20)[:, None]
+    h = diagnostics.hessian(net, x, np.sin(3 * x))
+    assert h.shape == (16, 16)  # 5 + 5 + 5 + 1 weights
+    np.testing.assert_allclose(h, h.T, atol=1e-12)
+
+
+def test_minimal_ratio_is_the_share_of_positive_eigenvalues():
+    assert diagnostics.minimal_ratio(np.diag([1.0, 2.0, -1.0, -3.0])) == 0.5
+    assert diagnostics.minimal_ratio(np.eye(5)) == 1.0
+    rotation = np.linalg.qr(np.random.default_rng(1).normal(size=(4, 4)))[0]
+    assert diagnostics.minimal_ratio(rotation @ np.diag([3.0, 1.0, 1e-3, -2.0]) @ rotation.T) == 0.75
+    assert diagnostics.minimal_ratio(np.diag([1.0, 1e-9]), tol=1e-6) == 0.5
+
+
+def test_weight_trajectory_records_every_k_epochs_whole_model_and_one_layer():
+    ds = data.load("synthetic", like="mnist", n_train=200, n_val=50, n_test=50, seed=0)
+    net = training.compile_classifier(models.mlp(ds.x_train.shape[1:], (8,), seed=0))
+    log = diagnostics.WeightTrajectory(every=3, layer="hidden_1")
+    training.fit(net, ds, epochs=7, batch_size=50, callbacks=[log])
+    n_weights = 784 * 8 + 8 + 8 * 10 + 10
+    assert log.epochs == [0, 3, 6, 7]
+    assert np.shape(log.points) == (4, n_weights) and np.shape(log.layer_points) == (4, 784 * 8 + 8)
+    np.testing.assert_array_equal(log.points[-1], diagnostics.flat_weights(net))
+    assert np.isnan(log.accuracy[0]) and 0 <= log.accuracy[-1] <= 1
+
+
+def test_pca_recovers_a_known_projection():
+    rng = np.random.default_rng(2)
+    t = rng.normal(size=50)
+    direction, offset = np.array([1.0, 2.0, 2.0]) / 3.0, np.array([5.0, -1.0, 0.5])
+    points = offset + np.outer(t, direction) + 1e-6 * rng.normal(size=(50, 3))
+    projection, ratio = diagnostics.pca(points, n_components=2)
+    first = projection[:, 0] * np.sign(projection[0, 0] * (t[0] - t.mean()))
+    np.testing.assert_allclose(first, t - t.mean(), atol=1e-5)
+    assert ratio[0] > 0.999999 and ratio[1] < 1e-6
