@@ -912,3 +912,30 @@ def _synthetic_source(like: str, seed: int) -> str:
     return (f"synthetic data, NOT real data: noisy, shifted Gaussian-blob prototypes, one per class, "
             f"shaped like {_INFO[like].title} ({h}x{w}x{c}, {len(_INFO[like].class_names)} classes), "
             f"seed {seed}; no file was read")
+
+
+# --------------------------------------------------------------------------- target functions (notebooks 06, 07)
+
+def f1(x):
+    """sin(5 pi x) / (5 pi x), with its limit 1 at x = 0."""
+    x = np.asarray(x, dtype=np.float64)
+    z = 5 * np.pi * x
+    return np.where(z == 0, 1.0, np.sin(z) / np.where(z == 0, 1.0, z))
+
+
+def f2(x):
+    """sgn(sin(5 pi x)): a square wave of period 0.4 (0 exactly at the zeros of the sine)."""
+    return np.sign(np.sin(5 * np.pi * np.asarray(x, dtype=np.float64)))
+
+
+TARGET_FUNCTIONS = {"f1": f1, "f2": f2}
+
+
+def function_samples(name, n_points=2000, low=-1.0, high=1.0):
+    """(x, y) float32 arrays of shape (n_points, 1): `name`'s values on an even grid of [low, high]."""
+    if name not in TARGET_FUNCTIONS:
+        raise ValueError(f"function must be one of {{{', '.join(TARGET_FUNCTIONS)}}}, got {name!r}")
+    if not (_is_int(n_points) and n_points >= 2) or not low < high:
+        raise ValueError(f"need n_points >= 2 and low < high, got n_points={n_points!r}, low={low!r}, high={high!r}")
+    x = np.linspace(low, high, int(n_points))[:, None]
+    return x.astype("float32"), TARGET_FUNCTIONS[name](x).astype("float32")

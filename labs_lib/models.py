@@ -104,3 +104,84 @@ def side_by_side(nets, name="side_by_side"):
         raise ValueError(f"side_by_side needs one input shape, got {sorted(shapes)}")
     inputs = keras.Input(shape=shapes.pop())
     return keras.Model(inputs, [net(inputs) for net in nets], name=name)
+
+
+# --------------------------------------------------------------------------- networks of a given size (notebook 06)
+
+def regressor(widths, activation="relu", seed=0, name="regressor"):
+    """A 1-input, 1-output dense network with hidden layers of `widths` (Glorot-uniform, each layer its own seed)."""
+    layers = [keras.Input(shape=(1,))]
+    for i, width in enumerate(widths):
+        layers.append(keras.layers.Dense(int(width), activation=activation, name=f"hidden_{i + 1}",
+                                         kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i)))
+    layers.append(keras.layers.Dense(1, name="output",
+                                     kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(widths))))
+    return keras.Sequential(layers, name=name)
+
+
+def dense_param_count(widths, n_in=1, n_out=1):
+    """Weights and biases of a dense network n_in -> widths... -> n_out."""
+    sizes = [n_in, *widths, n_out]
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def widths_for_budget(depth, budget, n_in=1, n_out=1):
+    """Hidden widths for `depth` layers whose parameter count is closest to `budget`: every layer of
+    one width w except the last, whose width is then chosen to hit the budget."""
+    if depth < 1 or budget < dense_param_count([1] * depth, n_in, n_out):
+        raise ValueError(f"need depth >= 1 and a budget of at least {dense_param_count([1] * max(depth, 1), n_in, n_out)} "
+                         f"parameters, got depth={depth!r}, budget={budget!r}")
+    best = None
+    for w in range(1, budget + 1):
+        if dense_param_count([w] * depth, n_in, n_out) > 2 * budget and depth > 1:
+            break
+        for last in ([w] if depth == 1 else range(1, 2 * w + 1)):
+            widths = [w] * (depth - 1) + [last]
+            miss = abs(dense_param_count(widths, n_in, n_out) - budget)
+            if best is None or miss < best[0]:
+                best = (miss, widths)
+        if depth == 1 and dense_param_count([w], n_in, n_out) > budget:
+            break
+    return best[1]
+
+
+def cnn(conv_filters, dense, input_shape=(28, 28, 1), n_classes=10, seed=0, name="cnn"):
+    """Conv(3x3, ReLU) + 2x2 max-pool per entry of `conv_filters`, Flatten, ReLU Dense layers `dense`, logits."""
+    layers = [keras.Input(shape=tuple(input_shape))]
+    for i, filters in enumerate(conv_filters):
+        layers += [keras.layers.Conv2D(int(filters), 3, activation="relu", name=f"conv_{i + 1}",
+                                       kernel_initializer=keras.initializers.HeNormal(seed=seed + i)),
+                   keras.layers.MaxPooling2D(2, name=f"pool_{i + 1}")]
+    layers.append(keras.layers.Flatten())
+    for i, width in enumerate(dense):
+        layers.append(keras.layers.Dense(int(width), activation="relu", name=f"dense_{i + 1}",
+                                         kernel_initializer=keras.initializers.HeNormal(seed=seed + 10 + i)))
+    layers.append(keras.layers.Dense(n_classes, name="logits",
+                                     kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 20)))
+    return keras.Sequential(layers, name=name)
+
+
+def cnn_param_count(conv_filters, dense, input_shape=(28, 28, 1), n_classes=10):
+    """Weights and biases of `cnn(conv_filters, dense, ...)`, computed without building it."""
+    side, channels, count = input_shape[0], input_shape[-1], 0
+    for filters in conv_filters:
+        count += 9 * channels * filters + filters
+        side, channels = (side - 2) // 2, filters  # 3x3 valid convolution, then 2x2 pooling
+    return count + dense_param_count(dense, side * side * channels, n_classes)
+
+
+def cnn_for_budget(n_dense, budget, first_filters=8, input_shape=(28, 28, 1), n_classes=10, min_width=8):
+    """(conv_filters, dense widths) of a 2-conv-layer `cnn` with `n_dense` Dense layers (the last one is the
+    logits) whose parameter count is closest to `budget`: first conv layer `first_filters`, the second's
+    filters and one hidden Dense width (at least `min_width`) searched (ties: second conv closest to
+    2 x first_filters)."""
+    if n_dense < 1:
+        raise ValueError(f"n_dense must be at least 1 (the logits layer), got {n_dense!r}")
+    best = None
+    for filters in range(1, 257):
+        for width in (range(min_width, 1025) if n_dense > 1 else [0]):
+            conv, dense = (first_filters, filters), [width] * (n_dense - 1)
+            key = (abs(cnn_param_count(conv, dense, input_shape, n_classes) - budget), abs(filters - 2 * first_filters))
+            if best is None or key < best[0]:
+                best = (key, (conv, dense))
+    return best[1]

@@ -268,3 +268,38 @@ def validation_checks(checks, stops, title):
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def fit_losses(histories, groups, title, marks=None):
+    """One panel per group (e.g. target function): loss against epoch on log-log axes, one line per run whose
+    name starts with the group; `marks` {run: epoch or None} puts a dot where a run converged."""
+    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4), squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        runs = {name: h for name, h in histories.items() if name.startswith(f"{group},")}
+        palette = colors(list(runs))
+        for name, h in runs.items():
+            ax.plot(h.epoch, h.loss, color=palette[name], label=name.split(", ", 1)[1])
+            epoch = (marks or {}).get(name)
+            if epoch and epoch == epoch:  # not None / NaN
+                ax.plot([epoch], [h.loss.iloc[int(epoch) - 1]], "o", color=palette[name], markersize=7)
+        ax.set(xscale="log", yscale="log", title=group, xlabel="epoch", ylabel="MSE")
+        ax.legend(fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def fit_predictions(targets, predictions, title):
+    """One panel per target {name: (x, y)}: the target in black and every {(name, label): prediction} in colour."""
+    fig, axes = plt.subplots(1, len(targets), figsize=(6 * len(targets), 4), squeeze=False)
+    for ax, (name, (x, y)) in zip(axes[0], targets.items()):
+        ax.plot(x[:, 0], y[:, 0], color="black", linewidth=2.5, label="target")
+        runs = {label: p for (fn, label), p in predictions.items() if fn == name}
+        palette = colors(list(runs))
+        for label, p in runs.items():
+            ax.plot(x[:, 0], np.ravel(p), color=palette[label], linewidth=1.3, label=label)
+        ax.set(title=name, xlabel="x", ylabel="y")
+        ax.legend(fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -586,3 +586,14 @@ def test_real_cifar10_offline_copy_sizes_and_source(real_data):
     assert "first 1000 of the 10000" in ds.source
     np.testing.assert_array_equal(np.bincount(ds.y_train) + np.bincount(ds.y_val), [5000] * 10)
     np.testing.assert_array_equal(np.bincount(ds.y_test), [103, 89, 100, 103, 90, 86, 112, 102, 106, 109])
+
+
+def test_function_samples_are_the_target_functions_on_an_even_grid():
+    x, y = data.function_samples("f1", 201)
+    assert x.shape == y.shape == (201, 1) and x.dtype == np.float32
+    assert x[0, 0] == -1 and x[-1, 0] == 1 and y[100, 0] == 1.0  # f1(0) = 1, its limit
+    np.testing.assert_allclose(y[150, 0], np.sin(2.5 * np.pi) / (2.5 * np.pi), rtol=1e-6)
+    _, square = data.function_samples("f2", 201)
+    assert set(np.unique(square)) <= {-1.0, 0.0, 1.0} and square[110, 0] == 1.0 and square[130, 0] == -1.0
+    with pytest.raises(ValueError, match="function must be one of {f1, f2}, got 'f3'"):
+        data.function_samples("f3")

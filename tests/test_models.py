@@ -80,3 +80,29 @@ def test_mlp_accepts_the_activations_of_notebook_03(activation):
     net = models.mlp((6,), hidden=(5,), activation=activation)
     x = np.linspace(-3, 3, 12, dtype="float32").reshape(2, 6)
     assert np.isfinite(np.asarray(net(x))).all()
+
+
+# ---------------------------------------------------------------- networks of a given size (notebook 06)
+
+@pytest.mark.parametrize("depth", [1, 4, 7])
+def test_widths_for_budget_hit_the_budget_within_one_percent(depth):
+    widths = models.widths_for_budget(depth, 571)
+    assert len(widths) == depth
+    built = models.regressor(widths)
+    assert built.count_params() == models.dense_param_count(widths)
+    assert abs(built.count_params() - 571) <= 5.71
+
+
+def test_widths_for_budget_refuses_an_impossible_budget():
+    with pytest.raises(ValueError, match="budget of at least"):
+        models.widths_for_budget(7, 10)
+
+
+@pytest.mark.parametrize("n_dense", [1, 2, 4])
+def test_cnn_for_budget_builds_cnns_of_25500_parameters_within_one_percent(n_dense):
+    conv, dense = models.cnn_for_budget(n_dense, 25500)
+    net = models.cnn(conv, dense)
+    assert len(conv) == 2 and len(models.dense_layers(net)) == n_dense
+    assert net.count_params() == models.cnn_param_count(conv, dense)
+    assert abs(net.count_params() - 25500) <= 255
+    assert tuple(net(np.zeros((2, 28, 28, 1), "float32")).shape) == (2, 10)
