@@ -241,11 +241,12 @@ class WeightTrajectory(keras.callbacks.Callback):
 
     After fit: `epochs` (0 = initial), `points` (records x weights) for the whole model and, if `layer`
     names one, `layer_points` for that layer alone; `accuracy` holds the logged val_accuracy (or accuracy).
+    net: record this sub-model of a models.side_by_side model instead (its own accuracy is logged).
     """
 
-    def __init__(self, every=3, layer=None):
+    def __init__(self, every=3, layer=None, net=None):
         super().__init__()
-        self.every, self.layer = int(every), layer
+        self.every, self.layer, self.net = int(every), layer, net
         self.epochs, self.points, self.layer_points, self.accuracy = [], [], [], []
 
     def on_train_begin(self, logs=None):
@@ -253,15 +254,16 @@ class WeightTrajectory(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every == 0 or epoch + 1 == self.params.get("epochs"):
-            logs = logs or {}
-            self._record(epoch + 1, logs.get("val_accuracy", logs.get("accuracy", float("nan"))))
+            logs, prefix = logs or {}, f"{self.net.name}_" if self.net is not None else ""
+            self._record(epoch + 1, logs.get(f"val_{prefix}accuracy", logs.get(f"{prefix}accuracy", float("nan"))))
 
     def _record(self, epoch, accuracy):
+        source = self.net if self.net is not None else self.model
         self.epochs.append(epoch)
         self.accuracy.append(float(accuracy))
-        self.points.append(flat_weights(self.model))
+        self.points.append(flat_weights(source))
         if self.layer:
-            self.layer_points.append(flat_weights(self.model, self.layer))
+            self.layer_points.append(flat_weights(source, self.layer))
 
 
 def pca(points, n_components=2):
@@ -293,41 +295,62 @@ def hessian(model, x, y, loss_fn=mean_squared_error):
     P weights cost P gradient evaluations: meant for small models (a few thousand weights at most).
     loss_fn must keep float64 (keras.ops.mean computes in float32 under JAX; divide a sum instead).
     """
+    return hessian_function(model, x, y, loss_fn)(flat_weights(model))
+
+
+def hessian_function(model, x, y, loss_fn=mean_squared_error):
+    """A function: flat weight vector (as flat_weights gives) -> the Hessian of `hessian` at those weights,
+    for this model's architecture and data. Build it once and call it for many weight vectors: under JAX
+    it is compiled on the first call only."""
     _check_batch(x, y)
     model64 = float64_copy(model)
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     backend = keras.backend.backend()
-    with _x64(model64):
-        if backend == "jax":
-            return _jax_hessian(model64, x, y, loss_fn)
-        if backend == "tensorflow":
-            return _tf_hessian(model64, x, y, loss_fn)
+    if backend == "jax":
+        return _jax_hessian_function(model64, x, y, loss_fn)
+    if backend == "tensorflow":
+        return _tf_hessian_function(model64, x, y, loss_fn)
     raise NotImplementedError(f"hessian is implemented for the tensorflow and jax backends only, got {backend!r}")
 
 
-def _jax_hessian(model, x, y, loss_fn):
+def _jax_hessian_function(model, x, y, loss_fn):
     import jax
-    from jax.flatten_util import ravel_pytree
 
-    flat, unravel = ravel_pytree([v.value for v in model.trainable_variables])
-    non_trainable = [v.value for v in model.non_trainable_variables]
+    shapes = [tuple(v.shape) for v in model.trainable_variables]
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    with _x64(model):
+        non_trainable = [v.value for v in model.non_trainable_variables]
 
-    def loss_of(weights):
-        prediction, _ = model.stateless_call(unravel(weights), non_trainable, x)
+    def loss_of(flat):
+        parts = jax.numpy.split(flat, np.cumsum(sizes)[:-1])
+        prediction, _ = model.stateless_call([p.reshape(s) for p, s in zip(parts, shapes)], non_trainable, x)
         return loss_fn(y, prediction)
-    return np.asarray(jax.jit(jax.hessian(loss_of))(flat), dtype=np.float64)
+    compiled = jax.jit(jax.hessian(loss_of))
+
+    def call(flat):
+        with _x64(model):
+            return np.asarray(compiled(jax.numpy.asarray(flat, dtype="float64")), dtype=np.float64)
+    return call
 
 
-def _tf_hessian(model, x, y, loss_fn):
+def _tf_hessian_function(model, x, y, loss_fn):
     import tensorflow as tf
 
     variables = model.trainable_variables
-    with tf.GradientTape() as outer:
-        with tf.GradientTape() as inner:
-            loss = loss_fn(y, model(x))
-        gradient = tf.concat([tf.reshape(g, [-1]) for g in inner.gradient(loss, variables)], axis=0)
-    blocks = outer.jacobian(gradient, variables)
-    return np.concatenate([np.reshape(b.numpy(), (len(gradient), -1)) for b in blocks], axis=1).astype(np.float64)
+
+    def call(flat):
+        offset = 0
+        for v in variables:  # load the weights into the float64 copy
+            size = int(np.prod(v.shape))
+            v.assign(np.reshape(flat[offset:offset + size], v.shape))
+            offset += size
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                loss = loss_fn(y, model(x))
+            gradient = tf.concat([tf.reshape(g, [-1]) for g in inner.gradient(loss, variables)], axis=0)
+        blocks = outer.jacobian(gradient, variables)
+        return np.concatenate([np.reshape(b.numpy(), (len(gradient), -1)) for b in blocks], axis=1).astype(np.float64)
+    return call
 
 
 def minimal_ratio(hessian_matrix, tol=0.0):

@@ -319,3 +319,29 @@ def test_pca_recovers_a_known_projection():
     first = projection[:, 0] * np.sign(projection[0, 0] * (t[0] - t.mean()))
     np.testing.assert_allclose(first, t - t.mean(), atol=1e-5)
     assert ratio[0] > 0.999999 and ratio[1] < 1e-6
+
+
+def test_hessian_function_reuses_one_compiled_function_for_many_weight_vectors():
+    net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(4, activation="sigmoid"), keras.layers.Dense(1)])
+    x = np.linspace(-1, 1, 30)[:, None]
+    y = np.cos(2 * x)
+    at = diagnostics.hessian_function(net, x, y)
+    first = diagnostics.flat_weights(net)
+    np.testing.assert_allclose(at(first), diagnostics.hessian(net, x, y), atol=1e-12)
+    net.set_weights([w + 0.1 for w in net.get_weights()])
+    moved = diagnostics.flat_weights(net)
+    np.testing.assert_allclose(at(moved), diagnostics.hessian(net, x, y), atol=1e-12)
+    assert not np.allclose(at(moved), at(first))
+
+
+def test_weight_trajectory_of_one_net_trained_side_by_side():
+    ds = data.load("synthetic", like="mnist", n_train=200, n_val=50, n_test=50, seed=0)
+    nets = [models.mlp(ds.x_train.shape[1:], (8,), seed=s, name=f"run_{s}") for s in range(2)]
+    model = training.compile_classifier(models.side_by_side(nets))
+    logs = [diagnostics.WeightTrajectory(every=2, layer="hidden_1", net=net) for net in nets]
+    training.fit_side_by_side(model, ds, epochs=4, batch_size=50, callbacks=logs)
+    for log, net in zip(logs, nets):
+        assert log.epochs == [0, 2, 4]
+        np.testing.assert_array_equal(log.points[-1], diagnostics.flat_weights(net))
+        assert 0 <= log.accuracy[-1] <= 1
+    assert not np.allclose(logs[0].points[0], logs[1].points[0])  # different seeds, different starts
