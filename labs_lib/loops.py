@@ -53,11 +53,19 @@ def trainer(model, optimizer, x, y, loss="mse", objective="loss"):
 
 
 def scalar_loss(loss):
-    """A Keras loss (name, function or Loss object) as a function (y, prediction) -> mean over the batch."""
+    """A Keras loss (name, function or Loss object) as a function (y, prediction) -> mean over the batch.
+
+    For a models.side_by_side model (a list of predictions) it is the sum of every net's loss: each net
+    then gets exactly its own gradient, and the squared gradient norm is the sum of the nets' own.
+    """
     fn = keras.losses.get(loss)
-    if isinstance(fn, keras.losses.Loss):
-        return fn
-    return lambda y, prediction: keras.ops.mean(fn(y, prediction))
+    mean = fn if isinstance(fn, keras.losses.Loss) else (lambda y, prediction: keras.ops.mean(fn(y, prediction)))
+
+    def total(y, prediction):
+        if isinstance(prediction, (list, tuple)):
+            return sum(mean(y, p) for p in prediction)
+        return mean(y, prediction)
+    return total
 
 
 def _tf_trainer(model, optimizer, loss_fn, x, y, objective):

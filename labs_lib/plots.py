@@ -303,3 +303,50 @@ def fit_predictions(targets, predictions, title):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def pca_trajectories(panels, accuracies, title, explained=None):
+    """One panel per {panel title: {run: (records x 2) projection}}: each run's path in the 2-D PCA plane,
+    a colour per run, each point annotated with that run's accuracy there ({run: [accuracy per record]})."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.2), squeeze=False)
+    for ax, (panel, runs) in zip(axes[0], panels.items()):
+        palette = colors(list(runs))
+        for run, points in runs.items():
+            ax.plot(points[:, 0], points[:, 1], "-o", color=palette[run], markersize=3, linewidth=1, label=run)
+            for (px, py), acc in zip(points, accuracies[run]):
+                if acc == acc:  # not NaN (the initial point has no accuracy yet)
+                    ax.annotate(f"{acc:.2f}", (px, py), fontsize=5.5, color=palette[run], alpha=0.9,
+                                xytext=(2, 2), textcoords="offset points")
+        ratio = (explained or {}).get(panel)
+        ax.set(title=panel, xlabel="PC 1" + (f" ({ratio[0]:.0%} of variance)" if ratio is not None else ""),
+               ylabel="PC 2" + (f" ({ratio[1]:.0%})" if ratio is not None else ""))
+    axes[0, -1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def loss_and_grad_norm(history, title):
+    """Loss and gradient norm against epoch in one figure (two log-scale y axes, one per quantity)."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.plot(history.epoch, history.loss, color="tab:blue", label="loss (MSE)")
+    ax.set(xlabel="epoch", ylabel="loss (MSE)", yscale="log", title=title)
+    twin = ax.twinx()
+    twin.plot(history.epoch, history.grad_norm, color="tab:red", linewidth=0.8, alpha=0.8, label="gradient norm")
+    twin.set(ylabel="gradient norm", yscale="log")
+    twin.grid(False)
+    lines = ax.get_lines() + twin.get_lines()
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper right", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def loss_vs_minimal_ratio(table, title):
+    """Scatter of final loss (log axis) against minimal ratio, one point per repeat."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter(table.minimal_ratio, table.loss, s=18, alpha=0.8)
+    ax.set(xlabel="minimal ratio (share of positive Hessian eigenvalues)", ylabel="loss (MSE)", title=title)
+    if needs_log(table.loss):
+        ax.set_yscale("log")
+    fig.tight_layout()
+    return fig

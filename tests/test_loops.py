@@ -70,3 +70,16 @@ def test_bad_arguments_are_refused():
         loops.trainer(small_net(), keras.optimizers.SGD(), *f1_data(10), objective="hessian")
     with pytest.raises(ValueError, match="window=0"):
         loops.Converged(0, 1e-3)
+
+
+def test_nets_side_by_side_in_the_compiled_loop_train_as_they_would_alone():
+    from labs_lib import models
+    x, y = f1_data(60)
+    nets = [models.regressor([6, 6], "sigmoid", seed=s, name=f"net_{s}") for s in range(3)]
+    together = models.side_by_side(nets)
+    loops.fit_full_batch(together, keras.optimizers.Adam(1e-2), x, y, epochs=50)
+    for s, net in enumerate(nets):
+        alone = models.regressor([6, 6], "sigmoid", seed=s, name="alone")
+        history, _ = loops.fit_full_batch(alone, keras.optimizers.Adam(1e-2), x, y, epochs=50)
+        for a, b in zip(net.get_weights(), alone.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
