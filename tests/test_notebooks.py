@@ -153,3 +153,27 @@ def test_05_checks_its_batch_norm_and_fills_the_grid_and_the_four_runs(smoke_run
     assert [m["batch_size"] for m in modes] == [100, 1, 50]
     assert {f["name"] for f in metrics["figures"]} == {"grid_heatmap", "early_stopping_curves", "early_stopping_checks",
                                                       "weight_histograms", "learning_rate_curves", "modes"}
+
+
+def test_06_compares_networks_of_one_budget_and_fits_both_functions(smoke_run):
+    _, out, _ = smoke_run
+    metrics = json.loads((out / "06_deep_vs_shallow" / "metrics.json").read_text())
+    tables = metrics["tables"]
+    for row in tables["network_sizes"]["rows"]:
+        assert abs(row["off_budget_percent"]) <= 1.0
+    fits = {(r["function"], r["hidden_layers"]) for r in tables["function_fits"]["rows"]}
+    assert fits == {(f, d) for f in ("f1", "f2") for d in (1, 4, 7)}
+    assert all(r["epochs_run"] <= 300 and r["final_mse"] > 0 for r in tables["function_fits"]["rows"])
+    assert all(abs(r["parameters"] - 5000) <= 50 for r in tables["cnns"]["rows"])
+    assert {f["name"] for f in metrics["figures"]} == {"function_losses", "function_predictions", "cnn_curves"}
+
+
+def test_07_finds_near_critical_points_and_their_minimal_ratios(smoke_run):
+    _, out, _ = smoke_run
+    metrics = json.loads((out / "07_optimization" / "metrics.json").read_text())
+    tables = metrics["tables"]
+    critical = tables["critical_points"]["rows"]
+    assert len(critical) == 4 and all(0 <= r["minimal_ratio"] <= 1 for r in critical)
+    assert all(r["negative"] + r["near_zero"] <= 66 for r in critical)  # 4-4 network: 66 weights
+    assert len(tables["pca_runs"]["rows"]) == 3
+    assert {f["name"] for f in metrics["figures"]} == {"pca_trajectories", "gradient_norm", "loss_vs_minimal_ratio"}
