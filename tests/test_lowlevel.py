@@ -125,3 +125,13 @@ def test_training_lowers_the_loss_and_records_curves_reproducibly():
     assert curve.loss.iloc[-1] < curve.loss.iloc[0] and curve.val_loss.iloc[-1] < curve.val_loss.iloc[0]
     assert np.all(curve.objective > curve.loss)  # the L2 term is positive
     np.testing.assert_allclose(curves[1].val_loss, curve.val_loss, rtol=1e-6)
+
+
+def test_without_tensorflow_the_module_says_what_to_install():
+    import subprocess
+    import sys
+    code = "import sys; sys.modules['tensorflow'] = None\nimport labs_lib.lowlevel"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "labs_lib.lowlevel needs TensorFlow, which is not installed" in result.stderr
+    assert "pip install tensorflow-cpu" in result.stderr
