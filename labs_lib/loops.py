@@ -15,22 +15,24 @@ OBJECTIVES = ("loss", "grad_norm")
 
 
 class Converged:
-    """The convergence rule of the function-fitting runs: the loss changed by less than `tol` (relative)
-    over the last `window` epochs, i.e. |L[e] - L[e - window]| <= tol * L[e - window]."""
+    """The convergence rule of the function-fitting runs: the loss stayed within a band of relative width
+    `tol` for the last `window` epochs, i.e. max - min <= tol * min over those epochs. (Comparing only two
+    epochs `window` apart would fire on an oscillating loss that happens to come back to the same value.)"""
 
     def __init__(self, window=500, tol=1e-3):
-        if window < 1 or tol <= 0:
-            raise ValueError(f"need window >= 1 and tol > 0, got window={window!r}, tol={tol!r}")
+        if window < 2 or tol <= 0:
+            raise ValueError(f"need window >= 2 and tol > 0, got window={window!r}, tol={tol!r}")
         self.window, self.tol = int(window), float(tol)
 
     def first_epoch(self, losses):
         """The first epoch (1-based) at which the rule holds for the losses so far, or None."""
         losses = np.asarray(losses, dtype="float64")
-        if len(losses) <= self.window:
+        if len(losses) < self.window:
             return None
-        now, before = losses[self.window:], losses[:-self.window]
-        hits = np.flatnonzero(np.abs(now - before) <= self.tol * np.abs(before))
-        return int(hits[0]) + self.window + 1 if len(hits) else None
+        windows = np.lib.stride_tricks.sliding_window_view(losses, self.window)
+        low = windows.min(axis=1)
+        hits = np.flatnonzero(windows.max(axis=1) - low <= self.tol * np.abs(low))
+        return int(hits[0]) + self.window if len(hits) else None
 
 
 def trainer(model, optimizer, x, y, loss="mse", objective="loss"):
