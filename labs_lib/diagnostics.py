@@ -1,4 +1,5 @@
-"""Diagnostics: look inside a network (activations, weights, gradients) and check gradients numerically.
+"""Diagnostics: look inside a network (activations, weights, gradients), check gradients numerically, record
+weight trajectories (and their PCA), and find and classify critical points (gradient-norm descent, exact Hessian).
 
 Gradients need the backend: TensorFlow (`tf.GradientTape`) and JAX (`jax.grad` over `stateless_call`)
 are supported, in `_backend_gradients` (and its JAX helper) only; other backends raise NotImplementedError.
@@ -16,6 +17,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from labs_lib.loops import fit_full_batch
 from labs_lib.models import dense_layers
 
 MANUAL_BUGS = ("sign", "factor")
@@ -357,6 +359,40 @@ def minimal_ratio(hessian_matrix, tol=0.0):
     """Fraction of the (symmetrized) Hessian's eigenvalues above `tol`: 1 at a strict local minimum."""
     h = np.asarray(hessian_matrix, dtype=np.float64)
     return float(np.mean(np.linalg.eigvalsh((h + h.T) / 2) > tol))
+
+
+def hessian_spectrum(hessian_matrix, rel_tol=1e-6):
+    """What a Hessian's eigenvalues say about a critical point: a dict of the minimal ratio and the counts of
+    negative, near-zero and positive eigenvalues, plus the extremes. Eigenvalues within rel_tol x the largest
+    |eigenvalue| of 0 count as near zero (flat directions), not as positive or negative."""
+    if not 0 <= rel_tol < 1:
+        raise ValueError(f"rel_tol must be a float in [0, 1), got {rel_tol!r}")
+    h = np.asarray(hessian_matrix, dtype=np.float64)
+    eigenvalues = np.linalg.eigvalsh((h + h.T) / 2)
+    tol = rel_tol * np.abs(eigenvalues).max()
+    return {"minimal_ratio": float(np.mean(eigenvalues > tol)), "negative": int(np.sum(eigenvalues < -tol)),
+            "near_zero": int(np.sum(np.abs(eigenvalues) <= tol)), "positive": int(np.sum(eigenvalues > tol)),
+            "lambda_min": float(eigenvalues.min()), "lambda_max": float(eigenvalues.max())}
+
+
+# --------------------------------------------------------------------------- near-critical points
+
+def gradient_norm(model, x, y, loss_fn=None):
+    """The L2 norm of the whole gradient of the loss on (x, y) (see `gradients`), in float64."""
+    return float(np.sqrt(sum(np.sum(np.asarray(g, dtype=np.float64) ** 2) for g in gradients(model, x, y, loss_fn).values())))
+
+
+def descend_gradient_norm(model, x, y, *, epochs, learning_rate=1e-4, loss="mse", chunk=1000, label="gradient-norm descent"):
+    """Move the weights to a nearby point where the gradient (almost) vanishes: `epochs` full-batch Adam steps
+    on the objective |dL/dw|^2 instead of L (a minimum of it is any critical point: minimum or saddle).
+
+    One compiled loop (labs_lib.loops, objective "grad_norm"); works on a models.side_by_side model, each net
+    then descending its own gradient norm. Returns the loop's history (epoch, loss, grad_norm before each step).
+    """
+    optimizer = keras.optimizers.Adam(learning_rate)
+    history, _ = fit_full_batch(model, optimizer, x, y, epochs=epochs, loss=loss, objective="grad_norm", chunk=chunk,
+                                label=label)
+    return history
 
 
 # --------------------------------------------------------------------------- float64 models

@@ -345,3 +345,37 @@ def test_weight_trajectory_of_one_net_trained_side_by_side():
         np.testing.assert_array_equal(log.points[-1], diagnostics.flat_weights(net))
         assert 0 <= log.accuracy[-1] <= 1
     assert not np.allclose(logs[0].points[0], logs[1].points[0])  # different seeds, different starts
+
+
+def test_hessian_spectrum_counts_negative_near_zero_and_positive_eigenvalues():
+    rotation = np.linalg.qr(np.random.default_rng(3).normal(size=(5, 5)))[0]
+    spectrum = diagnostics.hessian_spectrum(rotation @ np.diag([4.0, 1.0, 1e-9, -1e-9, -2.0]) @ rotation.T, rel_tol=1e-6)
+    assert (spectrum["negative"], spectrum["near_zero"], spectrum["positive"]) == (1, 2, 2)
+    assert spectrum["minimal_ratio"] == 0.4
+    assert spectrum["lambda_min"] == pytest.approx(-2.0) and spectrum["lambda_max"] == pytest.approx(4.0)
+    assert diagnostics.hessian_spectrum(np.eye(3))["minimal_ratio"] == 1.0
+    with pytest.raises(ValueError, match="rel_tol must be a float in \\[0, 1\\), got 2"):
+        diagnostics.hessian_spectrum(np.eye(3), rel_tol=2)
+
+
+def test_gradient_norm_is_the_norm_of_every_weights_gradient():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(30, 3)).astype("float32"), rng.normal(size=(30, 1)).astype("float32")
+    linear = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    w, b = linear.get_weights()
+    residual = (x @ w + b - y).astype("float64")  # MSE gradient: 2 X^T r / N for w, 2 mean(r) for b
+    expected = np.sqrt(np.sum((2 * x.T @ residual / 30) ** 2) + (2 * residual.mean()) ** 2)
+    assert diagnostics.gradient_norm(linear, x, y, loss_fn=diagnostics.mean_squared_error) == pytest.approx(expected, rel=1e-5)
+
+
+def test_gradient_norm_descent_drives_each_side_by_side_net_towards_a_critical_point():
+    x = np.linspace(-1, 1, 60, dtype="float32")[:, None]
+    y = np.sin(3 * x)
+    nets = [keras.Sequential([keras.Input((1,)), keras.layers.Dense(6, activation="tanh",
+                                                                   kernel_initializer=keras.initializers.GlorotUniform(seed=s)),
+                              keras.layers.Dense(1)], name=f"net_{s}") for s in range(2)]
+    before = [diagnostics.gradient_norm(net, x, y, diagnostics.mean_squared_error) for net in nets]
+    history = diagnostics.descend_gradient_norm(models.side_by_side(nets), x, y, epochs=400, learning_rate=1e-2)
+    after = [diagnostics.gradient_norm(net, x, y, diagnostics.mean_squared_error) for net in nets]
+    assert len(history) == 400 and history.grad_norm.iloc[-1] < 0.1 * history.grad_norm.iloc[0]
+    assert all(a < 0.1 * b for a, b in zip(after, before))
