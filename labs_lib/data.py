@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
@@ -939,3 +939,20 @@ def function_samples(name, n_points=2000, low=-1.0, high=1.0):
         raise ValueError(f"need n_points >= 2 and low < high, got n_points={n_points!r}, low={low!r}, high={high!r}")
     x = np.linspace(low, high, int(n_points))[:, None]
     return x.astype("float32"), TARGET_FUNCTIONS[name](x).astype("float32")
+
+
+# --------------------------------------------------------------------------- random labels (notebook 08)
+
+def shuffled_labels(y, seed=0):
+    """A seeded random permutation of the labels `y`: every example gets another example's label, so each
+    class keeps its count but a label no longer says anything about its image."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) < 2:
+        raise ValueError(f"y must be a 1-D array of at least 2 labels, got shape {y.shape}")
+    return y[_rng(seed, "shuffled_labels").permutation(len(y))]
+
+
+def with_random_labels(ds: Dataset, seed=0) -> Dataset:
+    """`ds` with its training labels shuffled (shuffled_labels); validation and test labels stay true."""
+    return replace(ds, y_train=shuffled_labels(ds.y_train, seed),
+                   source=f"{ds.source}; training labels randomly permuted (seed {seed}), validation and test labels true")

@@ -19,6 +19,7 @@ import pandas as pd
 
 from labs_lib.loops import fit_full_batch
 from labs_lib.models import dense_layers
+from labs_lib.training import cross_entropy
 
 MANUAL_BUGS = ("sign", "factor")
 
@@ -645,3 +646,120 @@ def manual_gradient_check(params, x, y, bug=None, eps=1e-6):
     theta = np.concatenate([np.ravel(w) for w in params.values()])
     numerical = numerical_gradient(loss_at, theta, eps)
     return {"relative_error": relative_error(manual, numerical), "manual": manual, "numerical": numerical}
+
+
+# --------------------------------------------------------------------------- flatness and sensitivity (notebook 08)
+
+def interpolate(weights_a, weights_b, alpha):
+    """(1 - alpha) * a + alpha * b for each pair of arrays (lists as model.get_weights gives), computed in
+    float64 and returned in a's dtype, so alpha 0 gives weights_a and alpha 1 weights_b exactly. Arrays
+    that are not floating point (e.g. a random generator's state) are taken from weights_a."""
+    if len(weights_a) != len(weights_b) or any(np.shape(a) != np.shape(b) for a, b in zip(weights_a, weights_b)):
+        raise ValueError(f"weights_a and weights_b must come from one architecture, got shapes "
+                         f"{[np.shape(a) for a in weights_a]} and {[np.shape(b) for b in weights_b]}")
+    mixed = []
+    for a, b in zip(weights_a, weights_b):
+        a = np.asarray(a)
+        if not np.issubdtype(a.dtype, np.floating):
+            mixed.append(a.copy())
+            continue
+        value = (1.0 - alpha) * a.astype(np.float64) + alpha * np.asarray(b, dtype=np.float64)
+        mixed.append(value.astype(a.dtype))
+    return mixed
+
+
+def interpolation_curve(model, weights_a, weights_b, alphas, sets, batch_size=4096):
+    """Cross-entropy and accuracy of `model` at interpolate(weights_a, weights_b, alpha) for each alpha.
+
+    sets: {name: (x, y)} with integer labels. Returns a DataFrame: alpha, then <name>_loss and
+    <name>_accuracy per set. The model's own weights are put back afterwards.
+    """
+    saved, rows = model.get_weights(), []
+    try:
+        for alpha in alphas:
+            model.set_weights(interpolate(weights_a, weights_b, float(alpha)))
+            row = {"alpha": float(alpha)}
+            for name, (x, y) in sets.items():
+                logits = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+                row[f"{name}_loss"] = cross_entropy(logits, y)
+                row[f"{name}_accuracy"] = float((logits.argmax(axis=1) == np.asarray(y)).mean())
+            rows.append(row)
+    finally:
+        model.set_weights(saved)
+    return pd.DataFrame(rows)
+
+
+def input_jacobian_norms(model, x, softmax=True, batch_size=256):
+    """Per example, the Frobenius norm of the Jacobian d output / d input: a (N,) float64 array.
+
+    output = softmax of the model's logits (softmax=True) or the model's raw output. Its mean over test
+    points is the *sensitivity* of the network to its input (Novak et al. 2018). Inference mode.
+    """
+    x = np.asarray(x, dtype="float32")
+    if len(x) == 0:
+        raise ValueError("x must hold at least one example, got 0")
+    backend = keras.backend.backend()
+    if backend == "jax":
+        norms = _jax_jacobian_norms(model, softmax)
+    elif backend == "tensorflow":
+        norms = _tf_jacobian_norms(model, softmax)
+    else:
+        raise NotImplementedError(f"input Jacobians are implemented for the tensorflow and jax backends only, got {backend!r}")
+    return np.concatenate([norms(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]).astype(np.float64)
+
+
+def _jax_jacobian_norms(model, softmax):
+    import jax
+    import jax.numpy as jnp
+
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def output(single):
+        out, _ = model.stateless_call(trainable, non_trainable, single[None], training=False)
+        return jax.nn.softmax(out[0]) if softmax else out[0]
+
+    @jax.jit
+    def norms(batch):
+        jacobians = jax.vmap(jax.jacrev(output))(batch)
+        return jnp.sqrt(jnp.sum(jnp.square(jacobians).reshape(len(batch), -1), axis=1))
+    return lambda batch: np.asarray(norms(jnp.asarray(batch)))
+
+
+def _tf_jacobian_norms(model, softmax):
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def norms(batch):
+        with tf.GradientTape() as tape:
+            tape.watch(batch)
+            out = model(batch, training=False)
+            out = tf.nn.softmax(out) if softmax else out
+        jacobians = tape.batch_jacobian(out, batch)
+        return tf.sqrt(tf.reduce_sum(tf.reshape(tf.square(jacobians), [tf.shape(batch)[0], -1]), axis=1))
+    return lambda batch: norms(tf.constant(batch)).numpy()
+
+
+def sharpness(model, x, y, epsilon=1e-3, steps=10):
+    """Keskar et al.'s epsilon-sharpness, in %: 100 (max L(w + z) - L(w)) / (1 + L(w)) over the box
+    |z_i| <= epsilon (|w_i| + 1), the maximum estimated by `steps` steps of projected sign-gradient ascent
+    from z = 0. L = cross-entropy on (x, y). The model's weights are put back afterwards."""
+    if not (epsilon > 0 and steps >= 1):
+        raise ValueError(f"need epsilon > 0 and steps >= 1, got epsilon={epsilon!r}, steps={steps!r}")
+    variables = model.trainable_variables
+    start = [np.asarray(keras.ops.convert_to_numpy(v.value)) for v in variables]
+    box = [epsilon * (np.abs(w) + 1) for w in start]
+    base = loss_value(model, x, y)
+    offsets, worst = [np.zeros_like(w) for w in start], base
+    try:
+        for _ in range(steps):
+            grads = gradients(model, x, y)
+            for v, w, z, b in zip(variables, start, offsets, box):
+                z += 2.5 * b / steps * np.sign(grads[v.path])
+                np.clip(z, -b, b, out=z)
+                v.assign(w + z)
+            worst = max(worst, loss_value(model, x, y))
+    finally:
+        for v, w in zip(variables, start):
+            v.assign(w)
+    return 100 * (worst - base) / (1 + base)

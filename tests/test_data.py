@@ -597,3 +597,25 @@ def test_function_samples_are_the_target_functions_on_an_even_grid():
     assert set(np.unique(square)) <= {-1.0, 0.0, 1.0} and square[110, 0] == 1.0 and square[130, 0] == -1.0
     with pytest.raises(ValueError, match="function must be one of {f1, f2}, got 'f3'"):
         data.function_samples("f3")
+
+
+def test_random_labels_are_a_seeded_permutation_that_keeps_the_label_histogram():
+    y = np.repeat(np.arange(10), [50, 60, 70, 80, 90, 100, 110, 120, 130, 140]).astype("int32")
+    shuffled = data.shuffled_labels(y, seed=3)
+    np.testing.assert_array_equal(np.bincount(shuffled, minlength=10), np.bincount(y, minlength=10))
+    np.testing.assert_array_equal(np.sort(shuffled), np.sort(y))
+    assert 0.8 < (shuffled != y).mean() < 0.95  # about 1 - sum p_k^2 of the labels change
+    np.testing.assert_array_equal(shuffled, data.shuffled_labels(y, seed=3))
+    assert not np.array_equal(shuffled, data.shuffled_labels(y, seed=4))
+    with pytest.raises(ValueError, match="y must be a 1-D array of at least 2 labels, got shape \\(1,\\)"):
+        data.shuffled_labels(np.array([1]))
+
+
+def test_with_random_labels_shuffles_training_labels_only():
+    ds = data.load("synthetic", like="mnist", n_train=200, n_val=50, n_test=50, seed=0)
+    noisy = data.with_random_labels(ds, seed=1)
+    np.testing.assert_array_equal(noisy.x_train, ds.x_train)
+    np.testing.assert_array_equal(noisy.y_val, ds.y_val)
+    np.testing.assert_array_equal(noisy.y_test, ds.y_test)
+    assert not np.array_equal(noisy.y_train, ds.y_train)
+    assert "randomly permuted" in noisy.source

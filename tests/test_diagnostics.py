@@ -379,3 +379,81 @@ def test_gradient_norm_descent_drives_each_side_by_side_net_towards_a_critical_p
     after = [diagnostics.gradient_norm(net, x, y, diagnostics.mean_squared_error) for net in nets]
     assert len(history) == 400 and history.grad_norm.iloc[-1] < 0.1 * history.grad_norm.iloc[0]
     assert all(a < 0.1 * b for a, b in zip(after, before))
+
+
+# ---------------------------------------------------------------- interpolation, input Jacobians, sharpness
+
+def two_trained_mlps():
+    ds = data.load("synthetic", like="mnist", n_train=300, n_val=50, n_test=100, seed=0)
+    nets = []
+    for batch_size in (16, 150):
+        net = training.compile_classifier(models.mlp(ds.x_train.shape[1:], (12,), seed=0))
+        training.fit(net, ds, epochs=2, batch_size=batch_size)
+        nets.append(net)
+    return ds, nets
+
+
+def test_interpolation_at_alpha_0_and_1_reproduces_the_two_models_outputs_exactly():
+    ds, (a, b) = two_trained_mlps()
+    probe = training.compile_classifier(models.mlp(ds.x_train.shape[1:], (12,), seed=5))
+    wa, wb = a.get_weights(), b.get_weights()
+    for alpha, net in ((0.0, a), (1.0, b)):
+        mixed = diagnostics.interpolate(wa, wb, alpha)
+        assert all(m.dtype == w.dtype for m, w in zip(mixed, wa))
+        probe.set_weights(mixed)
+        np.testing.assert_array_equal(probe.predict(ds.x_test, verbose=0), net.predict(ds.x_test, verbose=0))
+    halfway = diagnostics.interpolate(wa, wb, 0.5)
+    np.testing.assert_allclose(halfway[0], (wa[0].astype("float64") + wb[0]) / 2, rtol=1e-6)
+    curve = diagnostics.interpolation_curve(probe, wa, wb, [0.0, 0.5, 1.0], {"test": (ds.x_test, ds.y_test)})
+    assert list(curve.columns) == ["alpha", "test_loss", "test_accuracy"]
+    assert curve.test_loss.iloc[0] == pytest.approx(training.evaluate(a, ds.x_test, ds.y_test)["loss"], rel=1e-5)
+    assert curve.test_accuracy.iloc[-1] == pytest.approx(training.evaluate(b, ds.x_test, ds.y_test)["accuracy"])
+    np.testing.assert_array_equal(probe.get_weights()[0], wb[0])  # the model's own weights are put back
+
+
+def test_interpolate_refuses_weights_of_two_architectures():
+    with pytest.raises(ValueError, match="must come from one architecture"):
+        diagnostics.interpolate([np.zeros((2, 3))], [np.zeros((3, 2))], 0.5)
+
+
+def test_jacobian_norm_of_a_linear_softmax_free_map_is_its_weight_matrix_frobenius_norm():
+    linear = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4)])
+    x = np.random.default_rng(5).normal(size=(7, 6)).astype("float32")
+    norms = diagnostics.input_jacobian_norms(linear, x, softmax=False, batch_size=3)
+    assert norms.shape == (7,)
+    np.testing.assert_allclose(norms, np.linalg.norm(linear.get_weights()[0]), rtol=1e-5)
+
+
+def test_jacobian_norm_through_the_softmax_matches_its_closed_form():
+    linear = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4)])
+    w, b = (v.astype("float64") for v in linear.get_weights())
+    x = np.random.default_rng(6).normal(size=(5, 6)).astype("float32")
+    expected = []
+    for row in x.astype("float64"):
+        p = np.exp(row @ w + b - (row @ w + b).max())
+        p /= p.sum()
+        expected.append(np.linalg.norm((np.diag(p) - np.outer(p, p)) @ w.T))  # d softmax(Wx + b) / dx
+    np.testing.assert_allclose(diagnostics.input_jacobian_norms(linear, x), expected, rtol=1e-4)
+
+
+def test_sharpness_leaves_the_weights_and_approaches_the_box_maximum_found_by_grid_search():
+    ds, (net, _) = two_trained_mlps()
+    before = [w.copy() for w in net.get_weights()]
+    assert diagnostics.sharpness(net, ds.x_train[:100], ds.y_train[:100], epsilon=1e-2, steps=5) > 0
+    for saved, now in zip(before, net.get_weights()):
+        np.testing.assert_array_equal(saved, now)
+    # two weights: the exact maximum over the box comes from a fine grid
+    tiny = keras.Sequential([keras.Input((1,)), keras.layers.Dense(2, use_bias=False)])
+    tiny.set_weights([np.array([[0.7, -0.4]], dtype="float32")])
+    x, y = np.array([[1.0], [-2.0], [0.5]], dtype="float32"), np.array([0, 1, 0])
+    w, eps = tiny.get_weights()[0].astype("float64")[0], 0.05
+    def loss(v):
+        z = x.astype("float64") * v
+        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(3), y]))
+    grid = [np.linspace(-eps * (abs(wi) + 1), eps * (abs(wi) + 1), 201) for wi in w]
+    best = max(loss(w + np.array([a, b])) for a in grid[0] for b in grid[1])
+    exact = 100 * (best - loss(w)) / (1 + loss(w))
+    estimate = diagnostics.sharpness(tiny, x, y, epsilon=eps, steps=10)
+    assert 0.9 * exact <= estimate <= exact * 1.001
+    with pytest.raises(ValueError, match="need epsilon > 0 and steps >= 1, got epsilon=0"):
+        diagnostics.sharpness(net, ds.x_train[:10], ds.y_train[:10], epsilon=0)
