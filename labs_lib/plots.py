@@ -216,14 +216,19 @@ def norms_by_depth(frames, title, value="grad_norm"):
     return fig
 
 
-def family_curves(runs, title, x="epoch", xlabel=None):
-    """Two panels, loss (log axis) and accuracy against `x`: one colour per run, train solid, validation dashed."""
+HELD_OUT = {"val": "validation", "test": "test"}
+
+
+def family_curves(runs, title, x="epoch", xlabel=None, held_out="val"):
+    """Two panels, loss (log axis) and accuracy against `x`: one colour per run, train solid, the held-out
+    set dashed (held_out "val": columns val_loss, val_accuracy; "test": test_loss, test_accuracy)."""
     palette = colors(list(runs))
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for name, h in runs.items():
             ax.plot(h[x], h[metric], color=palette[name], label=f"{name} (train)")
-            ax.plot(h[x], h[f"val_{metric}"], color=palette[name], linestyle="--", label=f"{name} (validation)")
+            ax.plot(h[x], h[f"{held_out}_{metric}"], color=palette[name], linestyle="--",
+                    label=f"{name} ({HELD_OUT[held_out]})")
         if metric == "loss":
             ax.set_yscale("log")  # the first steps' large losses would otherwise flatten the differences later on
         ax.set(xlabel=xlabel or x, ylabel="cross-entropy loss (log scale)" if metric == "loss" else "accuracy")
@@ -348,5 +353,51 @@ def loss_vs_minimal_ratio(table, title):
     ax.set(xlabel="minimal ratio (share of positive Hessian eigenvalues)", ylabel="loss (MSE)", title=title)
     if needs_log(table.loss):
         ax.set_yscale("log")
+    fig.tight_layout()
+    return fig
+
+
+def metrics_against(table, x, title, xlabel, extra=(), logx=True):
+    """Final train (solid) and test (dashed) loss and accuracy against `x` (e.g. parameter count, batch size),
+    one point per row of `table` (columns train_loss, test_loss, train_accuracy, test_accuracy); `extra`
+    adds one panel per (column, ylabel) pair, log axis when the values span decades."""
+    panels = [("loss", "cross-entropy loss"), ("accuracy", "accuracy")] + list(extra)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    table = table.sort_values(x)
+    for ax, (column, ylabel) in zip(axes[0], panels):
+        if column in ("loss", "accuracy"):
+            ax.plot(table[x], table[f"train_{column}"], "-o", color="tab:blue", label="train")
+            ax.plot(table[x], table[f"test_{column}"], "--s", color="tab:orange", label="test")
+            ax.legend(fontsize=9)
+        else:
+            ax.plot(table[x], table[column], "-o", color="tab:green")
+        if column != "accuracy" and needs_log(table[[c for c in table.columns if c.endswith(column)]].to_numpy()):
+            ax.set_yscale("log")
+        ax.set(xlabel=xlabel, ylabel=ylabel)
+        if logx:
+            ax.set_xscale("log")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def interpolation_curves(curves, title):
+    """One row per pair {name: (DataFrame from diagnostics.interpolation_curve, (label at 0, label at 1))}: loss
+    (log axis) and accuracy against alpha, train solid, test dashed; dotted lines mark the two trained models."""
+    fig, axes = plt.subplots(len(curves), 2, figsize=(11, 3.6 * len(curves)), squeeze=False)
+    for row, (name, (curve, ends)) in zip(axes, curves.items()):
+        for ax, metric in zip(row, ("loss", "accuracy")):
+            ax.plot(curve.alpha, curve[f"train_{metric}"], color="tab:blue", label="train")
+            ax.plot(curve.alpha, curve[f"test_{metric}"], color="tab:orange", linestyle="--", label="test")
+            for alpha, label in zip((0, 1), ends):
+                ax.axvline(alpha, color="grey", linestyle=":", linewidth=1)
+                ax.annotate(label, (alpha, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                            textcoords="offset points", fontsize=8, color="dimgrey")
+            if metric == "loss":
+                ax.set_yscale("log")
+            ax.set(xlabel="alpha (0: first model, 1: second)", ylabel="cross-entropy loss (log)" if metric == "loss" else "accuracy",
+                   title=name)
+            ax.legend(fontsize=8, loc="lower center" if metric == "accuracy" else "upper center")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

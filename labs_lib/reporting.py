@@ -84,10 +84,12 @@ class Report:
         self.datasets = {}
         self.tables, self.figures, self.values = {}, [], {}
 
-    def dataset(self, ds):
-        """Record a dataset the run used (title, provenance, split sizes) and return it."""
-        self.datasets[ds.title] = {"name": ds.name, "title": ds.title, "synthetic": ds.synthetic,
-                                   "source": ds.source, "sizes": ds.sizes()}
+    def dataset(self, ds, used_for=""):
+        """Record a dataset the run used (title, provenance, split sizes) and return it. used_for: which part
+        of the notebook it serves, to tell apart two subsets of one dataset (a later one of the same title
+        and purpose replaces the earlier record)."""
+        record = {"name": ds.name, "title": ds.title, "synthetic": ds.synthetic, "source": ds.source, "sizes": ds.sizes()}
+        self.datasets[ds.title, used_for] = {**record, "used_for": used_for} if used_for else record
         return ds
 
     @property

@@ -82,7 +82,8 @@ class EpochLog(keras.callbacks.Callback):
         if (epoch + 1) % self.every == 0 or epoch + 1 == self.epochs:
             logs = logs or {}
             if "cross_entropy" not in logs and "accuracy" not in logs:  # side by side: one val accuracy per net
-                accs = [f"{v:.3f}" for k, v in logs.items() if k.startswith("val_") and k.endswith("_accuracy")]
+                accs = [f"{logs[f'val_{name}_accuracy']:.3f}" for name in self.model.output_names
+                        if f"val_{name}_accuracy" in logs]  # in the model's output order (logs come sorted by name)
                 print(f"{self.label}: epoch {epoch + 1}/{self.epochs}  val_accuracy {' / '.join(accs)}"
                       f"  ({sum(self.seconds):.1f} s)", flush=True)
                 return

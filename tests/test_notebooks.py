@@ -178,3 +178,28 @@ def test_07_finds_near_critical_points_and_their_minimal_ratios(smoke_run):
     assert all(r["negative"] + r["near_zero"] <= 66 for r in critical)  # 4-4 network: 66 weights
     assert len(tables["pca_runs"]["rows"]) == 3
     assert {f["name"] for f in metrics["figures"]} == {"pca_trajectories", "gradient_norm", "loss_vs_minimal_ratio"}
+
+
+def test_08_fits_shuffled_labels_compares_widths_and_measures_flatness(smoke_run):
+    _, out, _ = smoke_run
+    metrics = json.loads((out / "08_generalization" / "metrics.json").read_text())
+    tables = metrics["tables"]
+    labels = {r["labels"]: r for r in tables["random_labels"]["rows"]}
+    assert set(labels) == {"true labels", "random labels"}
+    assert labels["random labels"]["parameters"] == labels["true labels"]["parameters"]
+    sizes = tables["parameters_vs_generalization"]["rows"]
+    assert [r["width"] for r in sizes] == [2, 3, 4]
+    assert [r["parameters"] for r in sizes] == sorted(r["parameters"] for r in sizes) and sizes[0]["parameters"] < sizes[-1]["parameters"]
+    curves = tables["interpolation_curves"]["rows"]
+    pairs = sorted({r["pair"] for r in curves})
+    assert len(pairs) == 2 and len(curves) == 2 * 7
+    alphas = [r["alpha"] for r in curves if r["pair"] == pairs[0]]
+    assert alphas[0] == -1.0 and alphas[-1] == 2.0 and 0.0 in alphas and 1.0 in alphas
+    # both pairs start from the same model (small batch, low learning rate): alpha 0 is the same weights
+    at_zero = [r for r in curves if r["alpha"] == 0.0]
+    assert at_zero[0]["train_loss"] == at_zero[1]["train_loss"] and at_zero[0]["test_loss"] == at_zero[1]["test_loss"]
+    batch = tables["batch_size_sensitivity"]["rows"]
+    assert [r["batch_size"] for r in batch] == [10, 100] and [r["steps"] for r in batch] == [50, 5]
+    assert all(r["sensitivity"] > 0 and r["sharpness"] >= 0 for r in batch)
+    assert {f["name"] for f in metrics["figures"]} == {"random_labels", "parameters_vs_generalization", "interpolation",
+                                                      "batch_size_sensitivity"}

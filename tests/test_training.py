@@ -236,3 +236,11 @@ def test_side_by_side_refuses_duplicate_names_and_mixed_inputs(tiny):
         models.side_by_side([a, models.mlp((4,), (3,), name="a")])
     with pytest.raises(ValueError, match="one input shape"):
         models.side_by_side([a, models.mlp((5,), (3,), name="b")])
+
+
+def test_side_by_side_log_lists_validation_accuracies_in_the_models_output_order(tiny, capsys):
+    nets = [models.mlp(tiny.x_train.shape[1:], (w,), seed=w, name=f"width_{w}") for w in (2, 12, 3)]  # names sort 12, 2, 3
+    model = training.compile_classifier(models.side_by_side(nets), 0.01)
+    histories = training.fit_side_by_side(model, tiny, epochs=1, batch_size=64, label="widths")
+    shown = capsys.readouterr().out.split("val_accuracy ")[1].split("  (")[0].split(" / ")
+    assert shown == [f"{histories[f'width_{w}'].val_accuracy.iloc[-1]:.3f}" for w in (2, 12, 3)]
