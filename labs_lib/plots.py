@@ -383,21 +383,18 @@ def metrics_against(table, x, title, xlabel, extra=(), logx=True):
 
 def interpolation_curves(curves, title):
     """One row per pair {name: (DataFrame from diagnostics.interpolation_curve, (label at 0, label at 1))}: loss
-    (log axis) and accuracy against alpha, train solid, test dashed; dotted lines mark the two trained models."""
+    (log axis) and accuracy against alpha, train solid, test dashed; grey lines mark the two trained models."""
     fig, axes = plt.subplots(len(curves), 2, figsize=(11, 3.6 * len(curves)), squeeze=False)
     for row, (name, (curve, ends)) in zip(axes, curves.items()):
         for ax, metric in zip(row, ("loss", "accuracy")):
             ax.plot(curve.alpha, curve[f"train_{metric}"], color="tab:blue", label="train")
             ax.plot(curve.alpha, curve[f"test_{metric}"], color="tab:orange", linestyle="--", label="test")
-            for alpha, label in zip((0, 1), ends):
-                ax.axvline(alpha, color="grey", linestyle=":", linewidth=1)
-                ax.annotate(label, (alpha, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -12),
-                            textcoords="offset points", fontsize=8, color="dimgrey")
+            for alpha, label, style in zip((0, 1), ends, (":", "-.")):
+                ax.axvline(alpha, color="grey", linestyle=style, linewidth=1, label=f"alpha {alpha}: {label}")
             if metric == "loss":
                 ax.set_yscale("log")
-            ax.set(xlabel="alpha (0: first model, 1: second)", ylabel="cross-entropy loss (log)" if metric == "loss" else "accuracy",
-                   title=name)
-            ax.legend(fontsize=8, loc="lower center" if metric == "accuracy" else "upper center")
+            ax.set(xlabel="alpha", ylabel="cross-entropy loss (log scale)" if metric == "loss" else "accuracy", title=name)
+            ax.legend(fontsize=8, loc="best")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
