@@ -683,3 +683,9 @@ def test_an_unknown_requirement_is_a_usage_error(tmp_path):
     make_notebook(pack, "odd", requires=("torch",))
     with pytest.raises(runner.UsageError, match="labs.requires may name {tensorflow, jax}, got 'torch'"):
         runner.requirements(pack / "odd.ipynb")
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+def test_every_shipped_profile_plans_every_notebook(profile):
+    jobs = runner.plan(list(runner.discover()), profile)
+    assert [job.name for job in jobs] == list(runner.discover())
