@@ -19,7 +19,7 @@ import pandas as pd
 
 from labs_lib.loops import fit_full_batch
 from labs_lib.models import dense_layers
-from labs_lib.training import cross_entropy
+from labs_lib.training import logit_metrics
 
 MANUAL_BUGS = ("sign", "factor")
 
@@ -680,9 +680,8 @@ def interpolation_curve(model, weights_a, weights_b, alphas, sets, batch_size=40
             model.set_weights(interpolate(weights_a, weights_b, float(alpha)))
             row = {"alpha": float(alpha)}
             for name, (x, y) in sets.items():
-                logits = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
-                row[f"{name}_loss"] = cross_entropy(logits, y)
-                row[f"{name}_accuracy"] = float((logits.argmax(axis=1) == np.asarray(y)).mean())
+                measured = logit_metrics(model.predict(x, batch_size=batch_size, verbose=0), y)
+                row[f"{name}_loss"], row[f"{name}_accuracy"] = measured["loss"], measured["accuracy"]
             rows.append(row)
     finally:
         model.set_weights(saved)

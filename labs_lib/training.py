@@ -158,6 +158,12 @@ def evaluate(model, x, y, batch_size=1024):
     return {"loss": float(result.get("cross_entropy", result["loss"])), "accuracy": float(result["accuracy"])}
 
 
+def logit_metrics(logits, labels):
+    """{"loss": mean cross-entropy (see cross_entropy), "accuracy": share of argmax(logits) == labels} of integer labels."""
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    return {"loss": cross_entropy(logits, labels), "accuracy": float((logits.argmax(axis=1) == labels).mean())}
+
+
 def cross_entropy(logits, labels):
     """Mean cross-entropy (nats) of integer labels under softmax(logits), numpy float64, stable (log-sum-exp)."""
     z = np.asarray(logits, dtype="float64")
@@ -237,4 +243,4 @@ class EvaluateAtEpochs(keras.callbacks.Callback):
                 self.results[epoch + 1] = self.metrics(outputs)
 
     def metrics(self, logits):
-        return {"loss": cross_entropy(logits, self.y), "accuracy": float((np.asarray(logits).argmax(axis=1) == self.y).mean())}
+        return logit_metrics(logits, self.y)
