@@ -1,19 +1,25 @@
-"""The `labs` command: list the notebooks and their parameters, run them with papermill."""
+"""The `labs` command: list the notebooks, run them with papermill, make PDF reports and the gallery, start JupyterLab."""
 import argparse
 import os
+import secrets
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
 
-from labs_lib import runner
+from labs_lib import gallery, pdf, runner
 from labs_lib.params import ParamError, read_params
 
 EPILOG = """examples:
   labs list
   labs run 02_initialization --profile smoke
-  labs run --profile quick --jobs 2
-  labs run 02 --profile full --backend jax -p epochs=5 -p initializers=he_normal,glorot_normal"""
+  labs run --profile quick --jobs 2 --pdf
+  labs run 02 --profile full --backend jax -p epochs=5 -p initializers=he_normal,glorot_normal
+  labs pdf                       # a PDF per executed notebook and one for the pack, in reports/
+  labs gallery                   # reports/index.html and reports/README.md
+  labs lab                       # JupyterLab on the notebooks, prints the URL"""
 
 
 def build_parser():
@@ -38,6 +44,22 @@ def build_parser():
                           "(default: smoke 600, quick 1800, full 21600)")
     run.add_argument("--resume", action="store_true",
                      help="skip notebooks whose outputs are complete and whose inputs are unchanged")
+    run.add_argument("--pdf", action="store_true", help="then make the PDF reports of the notebooks that ran (labs pdf)")
+    pdf = sub.add_parser("pdf", help="PDF reports of executed notebooks (nbconvert and xelatex), and one for the pack")
+    pdf.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                     help="names or prefixes of the pack's notebooks, or paths to executed .ipynb files "
+                          "(default: every notebook executed in the reports folder, plus the pack's PDF)")
+    pdf.add_argument("--out", type=Path, default=None, help="reports folder the notebooks were run into (default: reports/)")
+    pdf.add_argument("--with-code", action="store_true", help="keep the code cells and every output (default: report style)")
+    pdf.add_argument("--paper", default="a4", help="paper size: a4 or letter (default: a4)")
+    pdf.add_argument("--pack", action="store_true", help=f"also the combined PDF ({gallery.PACK_PDF}) when notebooks are named")
+    gal = sub.add_parser("gallery", help="write reports/index.html and reports/README.md from the reports folder")
+    gal.add_argument("--out", type=Path, default=None, help="reports folder (default: reports/)")
+    lab = sub.add_parser("lab", help="JupyterLab on the notebooks, with a kernel of this environment")
+    lab.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    lab.add_argument("--port", type=int, default=8888, help="port (default: 8888)")
+    lab.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+                     help="Keras backend of the kernels: tensorflow or jax (default: $KERAS_BACKEND or tensorflow)")
     return parser
 
 
@@ -79,18 +101,120 @@ def cmd_run(args, out=None):
     timeout = runner.DEFAULT_TIMEOUT[args.profile] if args.timeout is None else args.timeout
     opts = runner.RunOptions(profile=args.profile, backend=args.backend, jobs=args.jobs, timeout=timeout,
                              resume=args.resume, out=(args.out or runner.PROJECT_ROOT / "reports").resolve())
+    if args.pdf:
+        pdf.check_tools()
     out.write(f"labs run: {len(jobs)} notebook(s), profile {args.profile}, backend {args.backend}, "
               f"output in {opts.out}\n")
     results = runner.run(jobs, opts, stream=out)
     out.write("\n" + runner.summary(results) + "\n")
-    return runner.exit_status(results)
+    status = runner.exit_status(results)
+    if args.pdf and status != 130:
+        ran = [opts.out / r.name / f"{r.name}.ipynb" for r in results if r.status == "ok"]
+        make_pdfs(ran, opts.out, pack=len(jobs) > 1, out=out)
+    write_gallery(opts.out, args.notebooks_dir, out)
+    return status
+
+
+def reports_folder(args):
+    return (args.out or runner.PROJECT_ROOT / "reports").resolve()
+
+
+def executed_notebooks(requested, folder, notebooks_dir):
+    """Paths of the executed notebooks to typeset: named ones (each must exist), else every one in `folder`."""
+    available = runner.discover(notebooks_dir)
+    if not requested:
+        found = [folder / n / f"{n}.ipynb" for n in available if (folder / n / f"{n}.ipynb").exists()]
+        if not found:
+            raise pdf.PdfError(f"no executed notebooks in {folder}: run some first (labs run --profile quick)")
+        return found
+    paths = []
+    for req in requested:
+        path = Path(req)
+        if req.endswith(".ipynb") and path.exists():
+            paths.append(path.resolve())
+            continue
+        name = runner.resolve_names([req], available)[0]
+        path = folder / name / f"{name}.ipynb"
+        if not path.exists():
+            raise pdf.PdfError(f"{name} has not been run into {folder} (no {path.name} there): labs run {name} first")
+        paths.append(path)
+    return paths
+
+
+def make_pdfs(paths, folder, pack, out, with_code=False, paper="a4"):
+    """Each executed notebook's PDF beside it and, with `pack`, the combined one in `folder`."""
+    for path in paths:
+        started = time.time()
+        written = pdf.notebook_pdf(path, with_code=with_code, paper=paper)
+        out.write(f"labs pdf: {written} ({time.time() - started:.1f} s)\n")
+    if pack and paths:
+        started = time.time()
+        written = pdf.pack_pdf(paths, Path(folder) / gallery.PACK_PDF, with_code=with_code, paper=paper)
+        out.write(f"labs pdf: {written}, {len(paths)} notebooks ({time.time() - started:.1f} s)\n")
+
+
+def write_gallery(folder, notebooks_dir, out):
+    if Path(folder).is_dir():
+        page, _ = gallery.write(runner.discover(notebooks_dir), folder)
+        out.write(f"gallery: {page}\n")
+
+
+def cmd_pdf(args, out=None):
+    out = out or sys.stdout
+    pdf.check_paper(args.paper)
+    pdf.check_tools()
+    folder = reports_folder(args)
+    paths = executed_notebooks(args.notebooks, folder, args.notebooks_dir)
+    for path in paths:
+        pdf.read_executed(path)  # every input checked before anything is written
+    in_pack = [p for p in paths if p.parent.parent == folder]
+    make_pdfs(paths, folder, pack=(not args.notebooks or args.pack) and len(in_pack) > 0, out=out,
+              with_code=args.with_code, paper=args.paper)
+    write_gallery(folder, args.notebooks_dir, out)
+    return 0
+
+
+def cmd_gallery(args, out=None):
+    out = out or sys.stdout
+    folder = reports_folder(args)
+    if not folder.is_dir():
+        raise runner.UsageError(f"{folder} does not exist: run some notebooks first (labs run --profile quick)")
+    write_gallery(folder, args.notebooks_dir, out)
+    return 0
+
+
+def cmd_lab(args, out=None):
+    """Start JupyterLab on the notebooks folder (a kernel of this environment), print its URL, wait for it."""
+    out = out or sys.stdout
+    runner.check_backend(args.backend)
+    if not 0 < args.port < 65536:
+        raise runner.UsageError(f"--port must be in [1, 65535], got {args.port}")
+    token = secrets.token_hex(16)
+    cmd = lab_command(args.notebooks_dir, args.ip, args.port, token)
+    out.write(f"JupyterLab on {Path(args.notebooks_dir).resolve()} (backend {args.backend}); open\n"
+              f"    http://{args.ip}:{args.port}/lab?token={token}\nCtrl-C twice stops it.\n")
+    out.flush()
+    try:
+        return subprocess.call(cmd, env=runner.kernel_env(args.backend))
+    except KeyboardInterrupt:
+        return 130
+
+
+def lab_command(notebooks_dir, ip, port, token):
+    """The command line that starts JupyterLab from this environment (as root too) without a browser."""
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--ip={ip}", f"--port={port}",
+           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+           f"--ServerApp.root_dir={Path(notebooks_dir).resolve()}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    return cmd
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        return {"list": cmd_list, "run": cmd_run}[args.command](args)
-    except (runner.UsageError, ParamError) as exc:
+        return {"list": cmd_list, "run": cmd_run, "pdf": cmd_pdf, "gallery": cmd_gallery, "lab": cmd_lab}[args.command](args)
+    except (runner.UsageError, ParamError, pdf.PdfError) as exc:
         sys.stderr.write(f"labs: error: {exc}\n")
         return 2
 

@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from labs_lib import PROJECT_ROOT, __version__
 from labs_lib.files import atomic_write  # noqa: F401 - part of this module's API
@@ -83,6 +84,7 @@ class Report:
         self.started = time.time()
         self.datasets = {}
         self.tables, self.figures, self.values = {}, [], {}
+        register_latex_tables()
 
     def dataset(self, ds, used_for=""):
         """Record a dataset the run used (title, provenance, split sizes) and return it. used_for: which part
@@ -98,9 +100,9 @@ class Report:
         return next(iter(self.datasets.values()), None)
 
     def figure(self, fig, name, caption=""):
-        """Save a matplotlib figure as figures/<name>.png and .pdf; synthetic runs are stamped as such.
+        """Save a matplotlib figure as figures/<name>.png and .pdf, show it with its numbered caption, close it.
 
-        Returns None, so that a notebook cell ending with it shows the figure once (inline), not twice.
+        Synthetic runs are stamped as such. Returns None: the figure is shown once, by this call.
         """
         if any(d["synthetic"] for d in self.datasets.values()):
             fig.text(0.995, 0.005, "SYNTHETIC DATA: not real results", ha="right", va="bottom",
@@ -113,12 +115,18 @@ class Report:
             paths.append(path.relative_to(self.out_dir).as_posix())
         self.figures = [f for f in self.figures if f["name"] != name]
         self.figures.append({"name": name, "caption": caption, "files": paths})
+        show_figure(fig, name, caption, number=len(self.figures))
 
     def table(self, name, df, caption=""):
-        """Record a pandas DataFrame as a table of metrics.json and return it for display."""
+        """Record a pandas DataFrame as a table of metrics.json and return it for display (captioned in PDFs)."""
         self.tables[name] = {"caption": caption, "columns": [str(c) for c in df.columns],
                              "rows": df.reset_index(drop=df.index.name is None).to_dict("records")}
+        df.attrs["caption"] = caption
         return df
+
+    def headline(self, **values):
+        """Record the run's headline numbers (label=value), shown in the gallery and on the PDF's first page."""
+        self.values.setdefault("headline", {}).update(values)
 
     def record(self, **values):
         """Record named values (numbers quoted in the text, per-run details) in metrics.json."""
@@ -143,6 +151,74 @@ class Report:
             "wall_seconds": round(time.time() - self.started, 2),
         }
         return atomic_write(self.out_dir / "metrics.json", to_json(metrics))
+
+
+def show_figure(fig, name, caption, number):
+    """In a notebook kernel: display `fig` with its caption below it, then close it so it is not shown twice.
+
+    The image output carries metadata {"labs": {"figure": name, "caption": caption}}, which the PDF template turns
+    into a LaTeX figure with a numbered caption; the caption line (role "caption") is left out there.
+    """
+    from IPython import get_ipython
+    if get_ipython() is None:
+        return
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown, display
+    display(fig, metadata={"labs": {"figure": name, "caption": caption}})
+    if caption:
+        display(Markdown(f"*Figure {number}. {caption}*"), metadata={"labs": {"role": "caption"}})
+    plt.close(fig)
+
+
+def latex_table(df):
+    """A DataFrame as a booktabs LaTeX table, captioned with df.attrs["caption"]; long ones as a longtable."""
+    show_index = not isinstance(df.index, pd.RangeIndex) or df.index.name is not None
+    frame = df.reset_index() if show_index else df
+    columns = "".join("r" if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) else "l"
+                      for t in frame.dtypes)
+    if frame.shape[1] > WIDE_TABLE_COLUMNS and len(frame) <= WIDE_TABLE_COLUMNS // 2 and columns[0] == "l":
+        frame = frame.set_index(frame.columns[0]).T.reset_index()  # few rows, many columns: one row per column
+        frame.columns = ["", *frame.columns[1:]]
+        columns = "l" + "r" * (frame.shape[1] - 1)
+    header = " & ".join(latex_escape(str(c)) for c in frame.columns) + r" \\"
+    rows = [" & ".join(latex_escape(format_cell(v)) for v in row) + r" \\" for row in frame.itertuples(index=False)]
+    caption = latex_escape(df.attrs.get("caption", ""))
+    if len(rows) > LONG_TABLE_ROWS:
+        cap = rf"\caption{{{caption}}}\\" if caption else ""
+        return "\n".join([r"{\footnotesize", rf"\begin{{longtable}}{{{columns}}}", cap, r"\toprule", header, r"\midrule",
+                          r"\endhead", *rows, r"\bottomrule", r"\end{longtable}}"])
+    cap = [rf"\caption{{{caption}}}"] if caption else []
+    return "\n".join([r"\begin{table}[H]\centering\small", *cap, r"\begin{adjustbox}{max width=\linewidth}",
+                      rf"\begin{{tabular}}{{{columns}}}", r"\toprule", header, r"\midrule", *rows, r"\bottomrule",
+                      r"\end{tabular}", r"\end{adjustbox}", r"\end{table}"])
+
+
+LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+WIDE_TABLE_COLUMNS = 10  # wider tables with few rows are printed transposed
+LONG_TABLE_ROWS = 40  # longer tables break across pages (longtable) instead of shrinking to fit one
+
+
+def latex_escape(text):
+    """Plain text made safe for LaTeX (its ten special characters escaped)."""
+    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def format_cell(value):
+    """A table cell as text: 4 significant digits, scientific notation for very small or large numbers."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def register_latex_tables():
+    """Give DataFrames a text/latex form in this kernel (next to pandas' HTML), which nbconvert's PDF uses."""
+    from IPython import get_ipython
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["text/latex"].for_type(pd.DataFrame, latex_table)
 
 
 def show_source(*functions):

@@ -1,0 +1,295 @@
+"""PDF reports: executed notebooks turned into LaTeX reports with nbconvert and xelatex, one per notebook or
+one for the whole pack.
+
+Report style (the default): code hidden, a header with the notebook's title, the course, the run's date,
+profile, backend and wall time, numbered sections, captioned figures, tables typeset as tables, the values of
+the parameters as a table, long training logs trimmed. `with_code=True` keeps the code cells and every output.
+The template is labs_lib/templates/labs_report (DejaVu fonts: Greek letters, math symbols, box drawing).
+"""
+import copy
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+
+from labs_lib import PACKAGE_DIR
+from labs_lib.files import atomic_write
+
+TEMPLATES = PACKAGE_DIR / "templates"
+TEMPLATE = "labs_report"
+COURSE = "dl-labs: a deep-learning course pack"
+PAPER_SIZES = ("a4", "letter")
+TEX_PACKAGES = "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc fonts-dejavu-core"
+INSTALL_HINT = f"apt-get install -y --no-install-recommends {TEX_PACKAGES}"
+STREAM_LINES = 24  # a longer printed log keeps its first and last lines in the report
+
+
+class PdfError(RuntimeError):
+    """A PDF cannot be made: a missing tool, a missing or unexecuted notebook, or a LaTeX failure."""
+
+
+@dataclass
+class RunInfo:
+    """What the report's header says about the run, from metrics.json (and run.json) beside the notebook."""
+
+    title: str
+    name: str
+    profile: str = "unknown"
+    backend: str = "unknown"
+    date: str = ""
+    seconds: float = 0.0
+    device: str = ""
+    parameters: dict = None
+    headline: dict = None
+
+
+def missing_tools():
+    """The programs the LaTeX route needs that are not on PATH, and the DejaVu fonts if absent."""
+    missing = [tool for tool in ("xelatex", "pandoc") if shutil.which(tool) is None]
+    if not any(Path(d).is_dir() for d in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu")):
+        missing.append("DejaVu fonts")
+    return missing
+
+
+def check_tools():
+    """Refuse, with what to install, when xelatex, pandoc or the DejaVu fonts are missing."""
+    missing = missing_tools()
+    if missing:
+        raise PdfError(f"PDF reports need {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
+                       f"installed; on Debian or Ubuntu: {INSTALL_HINT}")
+
+
+def check_paper(paper):
+    if paper not in PAPER_SIZES:
+        raise PdfError(f"paper must be one of {{{', '.join(PAPER_SIZES)}}}, got {paper!r}")
+
+
+# ---------------------------------------------------------------- reading an executed notebook
+
+def read_executed(path):
+    """The executed notebook at `path`, refused when it is missing or was never run."""
+    path = Path(path)
+    if not path.exists():
+        raise PdfError(f"{path} does not exist: run the notebook first (labs run {path.stem})")
+    nb = nbformat.read(str(path), as_version=4)
+    if not any(c.cell_type == "code" and c.get("outputs") for c in nb.cells):
+        raise PdfError(f"{path} has no outputs: it is not an executed notebook (labs run {path.stem} makes one)")
+    return nb
+
+
+def run_info(nb, path):
+    """The header's facts: title from the first heading, the rest from metrics.json / run.json beside `path`."""
+    folder = Path(path).parent
+    metrics = read_json(folder / "metrics.json")
+    record = read_json(folder / "run.json")
+    finished = metrics.get("finished") or record.get("finished") or ""
+    device = metrics.get("device", {})
+    return RunInfo(title=notebook_title(nb) or Path(path).stem, name=Path(path).stem,
+                   profile=metrics.get("profile") or record.get("profile", "unknown"),
+                   backend=metrics.get("backend") or record.get("backend", "unknown"),
+                   date=format_date(finished), seconds=record.get("seconds") or metrics.get("wall_seconds") or 0.0,
+                   device=device.get("accelerator") or device.get("machine", ""),
+                   parameters=metrics.get("parameters"), headline=metrics.get("values", {}).get("headline"))
+
+
+def read_json(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def format_date(iso):
+    try:
+        return datetime.fromisoformat(iso).strftime("%d %B %Y, %H:%M UTC")
+    except ValueError:
+        return iso
+
+
+def notebook_title(nb):
+    """The text of the first Markdown heading of level 1."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return ""
+
+
+# ---------------------------------------------------------------- report style
+
+HEADING = re.compile(r"^(#{1,6})\s+(?:\d+[.)]\s+)?(.*)$")
+
+
+def shift_headings(source, top):
+    """Drop the level-1 title, and make level-2 headings level `top` (1 = section), numbers stripped
+    ('## 3. Training' -> '# Training' for top=1): LaTeX numbers the sections itself."""
+    lines, fenced = [], False
+    for line in source.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        match = None if fenced else HEADING.match(line)
+        if match and len(match.group(1)) == 1:
+            continue
+        if match:
+            level = len(match.group(1)) - 2 + top
+            line = "#" * level + " " + match.group(2)
+        lines.append(line)
+    return "\n".join(lines).strip("\n")
+
+
+def trim_stream(text, keep=STREAM_LINES):
+    """A long printed log cut to its first and last lines, saying how many were left out."""
+    lines = text.rstrip("\n").split("\n")
+    if len(lines) <= keep:
+        return text
+    head, tail = lines[: keep // 2], lines[-(keep // 2):]
+    omitted = len(lines) - len(head) - len(tail)
+    return "\n".join([*head, f"[... {omitted} lines left out here; the executed notebook has them all ...]", *tail]) + "\n"
+
+
+def parameters_cell(info):
+    """A Markdown table of the values this run used, in place of the hidden parameters cell."""
+    if not info.parameters:
+        return None
+    rows = [f"| `{name}` | `{json.dumps(value)}` |" for name, value in info.parameters.items() if name != "out_dir"]
+    text = f"Values used by this run (profile `{info.profile}`, backend `{info.backend}`):\n\n| parameter | value |\n|---|---|\n"
+    return nbformat.v4.new_markdown_cell(text + "\n".join(rows))
+
+
+def report_cells(nb, info, top=1, with_code=False):
+    """The notebook's cells in report style (see the module docstring); `nb` is left unchanged."""
+    nb = copy.deepcopy(nb)
+    nb = coalesce_streams(nb)
+    cells = []
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type == "markdown":
+            cell.source = shift_headings(cell.source, top)
+            if cell.source:
+                cells.append(cell)
+            continue
+        if cell.cell_type != "code":
+            continue
+        if not with_code and ("parameters" in tags or "injected-parameters" in tags):
+            if "parameters" in tags and parameters_cell(info) is not None:
+                cells.append(parameters_cell(info))
+            continue
+        outputs = []
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream":
+                if out.name == "stderr" and not with_code:
+                    continue  # library warnings and TensorFlow's start-up messages
+                out.text = out.text if with_code else trim_stream(out.text)
+            if out.get("metadata", {}).get("labs", {}).get("role") == "caption":
+                continue  # the LaTeX figure carries the caption
+            outputs.append(out)
+        cell.outputs = outputs
+        if with_code or outputs:
+            cells.append(cell)
+    return cells
+
+
+def coalesce_streams(nb):
+    """Merge consecutive stream outputs and apply carriage returns and backspaces (Keras progress bars)."""
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+    nb, _ = CoalesceStreamsPreprocessor(enabled=True).preprocess(nb, {})
+    return nb
+
+
+def header_metadata(info):
+    """What the template prints under the title."""
+    minutes = f"{info.seconds / 60:.1f} min" if info.seconds >= 60 else f"{info.seconds:.0f} s"
+    facts = [f"profile {info.profile}", f"backend {info.backend}"]
+    if info.seconds:
+        facts.append(f"wall time {minutes}")
+    if info.device:
+        facts.append(info.device)
+    return {"title": info.title, "name": info.name, "date": info.date, "facts": " · ".join(facts),
+            "headline": [f"{k}: {v}" for k, v in (info.headline or {}).items()]}
+
+
+def report_notebook(path, with_code=False):
+    """One executed notebook in report style, ready for the template."""
+    nb = read_executed(path)
+    info = run_info(nb, path)
+    nb.cells = report_cells(nb, info, top=1, with_code=with_code)
+    nb.metadata["labs_report"] = {"course": COURSE, "pack": False, **header_metadata(info)}
+    return nb
+
+
+def pack_notebook(paths, with_code=False):
+    """Several executed notebooks as one, each a section (its headings one level down), for a combined PDF."""
+    parts = [(read_executed(p), p) for p in paths]
+    cells, dates = [], []
+    for nb, path in parts:
+        info = run_info(nb, path)
+        meta = header_metadata(info)
+        dates.append(info.date)
+        cells.append(raw_latex(rf"\labsnotebook{{{latex(meta['title'])}}}{{{latex(meta['facts'])}}}{{{latex(meta['date'])}}}"))
+        cells += report_cells(nb, info, top=2, with_code=with_code)
+    nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(parts[0][0].metadata))
+    nb.metadata["labs_report"] = {"course": COURSE, "pack": True, "title": "Lab reports",
+                                  "name": "dl-labs", "date": datetime.now().strftime("%d %B %Y"),
+                                  "facts": f"{len(parts)} notebooks", "headline": []}
+    return nb
+
+
+def raw_latex(text):
+    cell = nbformat.v4.new_raw_cell(text)
+    cell.metadata["raw_mimetype"] = "text/latex"
+    return cell
+
+
+def latex(text):
+    from labs_lib.reporting import latex_escape
+    return latex_escape(text)
+
+
+# ---------------------------------------------------------------- building
+
+def exporter(with_code=False):
+    """nbconvert's PDF exporter with the project's template."""
+    from nbconvert import PDFExporter
+    from traitlets.config import Config
+    config = Config()
+    config.PDFExporter.latex_count = 2  # twice: the table of contents and the figure numbers settle
+    exp = PDFExporter(config=config, template_name=TEMPLATE, extra_template_basedirs=[str(TEMPLATES)])
+    exp.raw_mimetypes = ["text/latex"]  # the pack's section headers (PDFExporter's default is application/pdf)
+    exp.exclude_input = not with_code
+    exp.exclude_input_prompt = exp.exclude_output_prompt = not with_code
+    return exp
+
+
+def build(nb, source_dir, dest, with_code=False, paper="a4"):
+    """Typeset the report notebook `nb` (images resolved from `source_dir`) into the PDF file `dest`."""
+    check_paper(paper)
+    nb.metadata["labs_report"]["paper"] = f"{paper}paper"
+    resources = {"metadata": {"name": Path(dest).stem, "path": str(source_dir)}}
+    try:
+        body, _ = exporter(with_code).from_notebook_node(nb, resources=resources)
+    except Exception as exc:  # noqa: BLE001 - nbconvert raises LatexFailed and friends
+        log = getattr(exc, "output", "") or str(exc)
+        raise PdfError(f"LaTeX could not typeset {Path(dest).name}: {last_lines(log)}") from None
+    return atomic_write(dest, body)
+
+
+def last_lines(text, n=12):
+    return "\n".join(str(text).strip().splitlines()[-n:])
+
+
+def notebook_pdf(executed, dest=None, with_code=False, paper="a4"):
+    """The PDF report of one executed notebook; written next to it (<name>.pdf) unless `dest` is given."""
+    executed = Path(executed)
+    dest = Path(dest) if dest else executed.with_suffix(".pdf")
+    return build(report_notebook(executed, with_code), executed.parent, dest, with_code, paper)
+
+
+def pack_pdf(executed, dest, with_code=False, paper="a4"):
+    """One PDF of several executed notebooks, with a title page and a table of contents."""
+    executed = [Path(p) for p in executed]
+    return build(pack_notebook(executed, with_code), executed[0].parent, Path(dest), with_code, paper)
