@@ -4,6 +4,7 @@ Histories come back as pandas DataFrames, one row per epoch.
 """
 import math
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -94,6 +95,37 @@ class EpochLog(keras.callbacks.Callback):
             print(f"{self.label}: epoch {epoch + 1}/{self.epochs}  {shown}  ({sum(self.seconds):.1f} s)", flush=True)
 
 
+TENSORBOARD = {"folder": None}  # set by tensorboard_logs: where fit and fit_side_by_side write TensorBoard logs
+
+
+def tensorboard_logs(folder):
+    """Make every later `fit` write TensorBoard logs to folder/<label>/ (None: no logs); returns a note to print.
+
+    Keras writes them with tf.summary, so they need TensorFlow and TensorBoard installed (under either backend).
+    """
+    import importlib.util
+    if folder is None:
+        TENSORBOARD["folder"] = None
+        return "TensorBoard logs: off (set tensorboard = True to write them)"
+    missing = [m for m in ("tensorflow", "tensorboard") if importlib.util.find_spec(m) is None]
+    if missing:
+        TENSORBOARD["folder"] = None
+        return (f"TensorBoard logs: skipped. Keras writes them with TensorFlow's tf.summary, and {' and '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} not installed here (backend {keras.backend.backend()}); "
+                "the run goes on without them.")
+    TENSORBOARD["folder"] = Path(folder)
+    return f"TensorBoard logs: {folder}/<run>/; compare the runs with: tensorboard --logdir {folder}"
+
+
+def tensorboard_callbacks(label):
+    """[keras.callbacks.TensorBoard] writing to the logs folder's <label>/ subfolder, or [] when logs are off."""
+    folder = TENSORBOARD["folder"]
+    if folder is None:
+        return []
+    safe = "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in label)
+    return [keras.callbacks.TensorBoard(log_dir=str(folder / safe), histogram_freq=0, write_graph=False)]
+
+
 def fit(model, data, *, epochs, batch_size, label="model", log_every=None, callbacks=()):
     """Train on data.x_train, validating on data.x_val each epoch; returns the history DataFrame.
 
@@ -103,7 +135,8 @@ def fit(model, data, *, epochs, batch_size, label="model", log_every=None, callb
     """
     log = EpochLog(label, epochs, log_every)
     history = model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
-                        epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[log, *callbacks])
+                        epochs=epochs, batch_size=batch_size, verbose=0,
+                        callbacks=[log, *tensorboard_callbacks(label), *callbacks])
     frame = pd.DataFrame(history.history)
     if "cross_entropy" in frame:
         frame = frame.rename(columns={"loss": "objective", "val_loss": "val_objective",
@@ -122,7 +155,8 @@ def fit_side_by_side(model, data, *, epochs, batch_size, label="side by side", l
     names = model.output_names
     log = EpochLog(label, epochs, log_every)
     history = model.fit(data.x_train, [data.y_train] * len(names), epochs=epochs, batch_size=batch_size, verbose=0,
-                        validation_data=(data.x_val, [data.y_val] * len(names)), callbacks=[log, *callbacks])
+                        validation_data=(data.x_val, [data.y_val] * len(names)),
+                        callbacks=[log, *tensorboard_callbacks(label), *callbacks])
     frames = {}
     for name in names:
         frame = pd.DataFrame({"epoch": range(1, len(log.seconds) + 1)})
