@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up the project's virtual environment and run the main jobs; Python standard library only.
 
-    python3.11 tasks.py reports [labs run options]   # set up .venv, regenerate the quick reports
+    python3.11 tasks.py reports [labs run options]   # set up .venv, regenerate the quick reports (and PDFs)
     python3.11 tasks.py test [pytest options]        # set up .venv (with dev + jax extras), run the tests
     python3.11 tasks.py setup                        # only set up .venv
 
@@ -10,6 +10,7 @@ pyproject.toml changes.
 """
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,20 @@ def ensure_venv(extras):
     stamp.write_text(wanted)
 
 
+TEX_TOOLS = ("xelatex", "pandoc")  # what `labs pdf` needs (labs_lib.pdf says the same when they are missing)
+TEX_INSTALL = ("apt-get install -y --no-install-recommends texlive-xetex texlive-fonts-recommended "
+               "texlive-plain-generic pandoc fonts-dejavu-core")
+
+
+def pdf_args():
+    """['--pdf'] when xelatex and pandoc are installed; else [] and a line saying what to install."""
+    missing = [tool for tool in TEX_TOOLS if shutil.which(tool) is None]
+    if not missing:
+        return ["--pdf"]
+    say(f"PDF reports skipped: {', '.join(missing)} not installed. To get them: {TEX_INSTALL}; then .venv/bin/labs pdf")
+    return []
+
+
 def run(cmd, env=None):
     say(" ".join(str(c) for c in cmd))
     return subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env).returncode
@@ -58,7 +73,7 @@ def main(argv):
         sys.exit(__doc__)
     ensure_venv(EXTRAS)
     if task == "reports":
-        return run([BIN / "labs", "run", "--profile", "quick", *args])
+        return run([BIN / "labs", "run", "--profile", "quick", *pdf_args(), *args])
     if task == "test":
         code = run([BIN / "python", "-m", "pytest", *args])
         if code == 0 and not args:

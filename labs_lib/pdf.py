@@ -153,12 +153,15 @@ def trim_stream(text, keep=STREAM_LINES):
 
 
 def parameters_cell(info):
-    """A Markdown table of the values this run used, in place of the hidden parameters cell."""
+    """A table of the values this run used (LaTeX), in place of the hidden parameters cell; None if unknown."""
     if not info.parameters:
         return None
-    rows = [f"| `{name}` | `{json.dumps(value)}` |" for name, value in info.parameters.items() if name != "out_dir"]
-    text = f"Values used by this run (profile `{info.profile}`, backend `{info.backend}`):\n\n| parameter | value |\n|---|---|\n"
-    return nbformat.v4.new_markdown_cell(text + "\n".join(rows))
+    import pandas as pd
+    from labs_lib.reporting import latex_table
+    table = pd.DataFrame([(name, json.dumps(value, ensure_ascii=False)) for name, value in info.parameters.items()
+                          if name != "out_dir"], columns=["parameter", "value"])
+    table.attrs["caption"] = f"Parameter values of this run (profile {info.profile}, backend {info.backend})"
+    return raw_latex(latex_table(table))
 
 
 def report_cells(nb, info, top=1, with_code=False):

@@ -90,6 +90,22 @@ def test_committed_notebooks_carry_no_outputs():
         assert not dirty, f"{name}: cells {dirty} carry outputs; strip them (nbstripout)"
 
 
+def test_nbstripout_verify_passes_on_the_committed_notebooks_and_fails_on_an_executed_one(tmp_path):
+    """The same check as a pre-commit hook: `nbstripout --verify --keep-id` (exit 1 = the notebook carries outputs)."""
+    if importlib.util.find_spec("nbstripout") is None:
+        pytest.skip("nbstripout is not installed (dev extra)")
+    paths = [str(p) for p in runner.discover().values()]
+    clean = subprocess.run([sys.executable, "-m", "nbstripout", "--verify", "--keep-id", *paths], capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    nb = nbformat.read(paths[0], as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="an output\n")]
+    nbformat.write(nb, str(tmp_path / "dirty.ipynb"))
+    dirty = subprocess.run([sys.executable, "-m", "nbstripout", "--verify", "--keep-id", str(tmp_path / "dirty.ipynb")],
+                           capture_output=True, text=True)
+    assert dirty.returncode == 1
+
+
 @pytest.mark.parametrize("override, message", [
     ("epochs=-1", "epochs must be an int in [1, 1000], got -1"),
     ("initializers=zeros,xavier", "initializers must be a non-empty list of str, each one of {zeros"),
