@@ -9,6 +9,6 @@ test:     ## set up .venv and run the tests
 setup:
 	$(PYTHON) tasks.py setup
 lab: setup  ## JupyterLab on the notebooks (127.0.0.1, prints the URL)
-	.venv/bin/jupyter lab notebooks/ --no-browser --ip 127.0.0.1 $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+	.venv/bin/labs lab
 clean-reports:
 	rm -rf reports/*/ reports/.staging-*

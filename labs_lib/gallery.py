@@ -58,7 +58,8 @@ def entry(name, title, out):
         e.seconds, e.finished = metrics.get("wall_seconds", 0.0), metrics.get("finished", "")
     if metrics:
         dataset = metrics.get("dataset") or {}
-        e.dataset = dataset.get("title", "") + (" (synthetic)" if dataset.get("synthetic") else "")
+        title = dataset.get("title", "")
+        e.dataset = title + (" (synthetic)" if dataset.get("synthetic") and "synthetic" not in title.lower() else "")
         e.headline = metrics.get("values", {}).get("headline", {})
         e.figures = [figure for figure in (thumbnail(folder, f, out) for f in metrics.get("figures", [])) if figure]
     for label, path in (("executed notebook", folder / f"{name}.ipynb"), ("PDF report", folder / f"{name}.pdf"),
@@ -131,7 +132,7 @@ def render_html(items, out):
     for e in items:
         facts = " · ".join(x for x in (f"profile {e.profile}" if e.profile else "", f"backend {e.backend}" if e.backend else "",
                                       f"wall time {wall_time(e.seconds)}" if e.seconds else "", e.dataset,
-                                      f"finished {e.finished}" if e.finished else "") if x)
+                                      f"finished {e.finished[:16].replace('T', ' ')} UTC" if e.finished else "") if x)
         links = "".join(f'<a href="{h}">{esc(label)}</a>' for label, h in e.links)
         figs = "".join(f'<figure><a href="{full}"><img src="{thumb}" alt="{esc(caption)}" loading="lazy"></a>'
                        f"<figcaption>{esc(caption)}</figcaption></figure>" for caption, thumb, full in e.figures)

@@ -180,7 +180,7 @@ def latex_table(df):
         frame = frame.set_index(frame.columns[0]).T.reset_index()  # few rows, many columns: one row per column
         frame.columns = ["", *frame.columns[1:]]
         columns = "l" + "r" * (frame.shape[1] - 1)
-    header = " & ".join(latex_escape(str(c)) for c in frame.columns) + r" \\"
+    header = " & ".join(latex_escape(column_label(c)) for c in frame.columns) + r" \\"
     rows = [" & ".join(latex_escape(format_cell(v)) for v in row) + r" \\" for row in frame.itertuples(index=False)]
     caption = latex_escape(df.attrs.get("caption", ""))
     if len(rows) > LONG_TABLE_ROWS:
@@ -202,6 +202,13 @@ LONG_TABLE_ROWS = 40  # longer tables break across pages (longtable) instead of 
 def latex_escape(text):
     """Plain text made safe for LaTeX (its ten special characters escaped)."""
     return "".join(LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def column_label(column):
+    """A column name as text; the levels of a MultiIndex column joined by spaces ("test_accuracy 0.01")."""
+    if isinstance(column, tuple):
+        return " ".join(str(level) for level in column if str(level))
+    return str(column)
 
 
 def format_cell(value):

@@ -300,3 +300,10 @@ def test_gallery_command_refuses_a_missing_folder(tmp_path):
 def test_metrics_json_records_the_headline(pack):
     metrics = json.loads((pack["out"] / "90_report" / "metrics.json").read_text())
     assert metrics["values"]["headline"] == {"best accuracy": "α-net 97.31%"}
+
+
+def test_latex_table_names_multiindex_columns_by_their_levels():
+    grid = pd.DataFrame({"network": ["plain", "bn"], "l2": [0.01, 0.01], "acc": [0.9, 0.95]})
+    pivot = grid.pivot_table(index="network", columns="l2", values="acc").reset_index()
+    tex = reporting.latex_table(pivot)
+    assert r"network & 0.01 \\" in tex and "(" not in tex.split(r"\midrule")[0]

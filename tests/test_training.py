@@ -244,3 +244,29 @@ def test_side_by_side_log_lists_validation_accuracies_in_the_models_output_order
     histories = training.fit_side_by_side(model, tiny, epochs=1, batch_size=64, label="widths")
     shown = capsys.readouterr().out.split("val_accuracy ")[1].split("  (")[0].split(" / ")
     assert shown == [f"{histories[f'width_{w}'].val_accuracy.iloc[-1]:.3f}" for w in (2, 12, 3)]
+
+
+def test_tensorboard_logs_hold_each_fits_epoch_losses_under_its_label(tiny, tmp_path):
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    note = training.tensorboard_logs(tmp_path / "tb")
+    try:
+        _, history = train(tiny, 0, epochs=3)
+    finally:
+        training.tensorboard_logs(None)
+    assert f"tensorboard --logdir {tmp_path / 'tb'}" in note
+    events = EventAccumulator(str(tmp_path / "tb" / "t" / "validation"))
+    events.Reload()
+    tag = next(t for t in events.Tags()["tensors"] if t.endswith("loss") and "cross" not in t)
+    assert len(events.Tensors(tag)) == 3  # one value per epoch
+    train(tiny, 0, epochs=1)  # logs off again: nothing new is written
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["t"]
+
+
+def test_tensorboard_logs_say_so_and_stay_off_without_tensorflow(monkeypatch, tmp_path):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    note = training.tensorboard_logs(tmp_path / "tb")
+    assert "skipped" in note and "tensorflow is not installed" in note
+    assert training.tensorboard_callbacks("x") == []
