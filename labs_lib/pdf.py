@@ -82,8 +82,12 @@ def read_executed(path):
 
 
 def run_info(nb, path):
-    """The header's facts: title from the first heading, the rest from metrics.json / run.json beside `path`."""
+    """The header's facts: title from the first heading, the rest from metrics.json / run.json beside `path`
+    (or in reports/<name>/ for a notebook executed and saved in JupyterLab)."""
     folder = Path(path).parent
+    if not (folder / "metrics.json").exists():  # a notebook saved from JupyterLab: its run wrote to reports/<name>/
+        from labs_lib.reporting import reports_dir
+        folder = reports_dir() / Path(path).stem
     metrics = read_json(folder / "metrics.json")
     record = read_json(folder / "run.json")
     finished = metrics.get("finished") or record.get("finished") or ""

@@ -41,6 +41,16 @@ out_dir: str = ""  # output folder'''
 
 # ---------------------------------------------------------------- helpers
 
+
+GALLERY = {"index.html", "README.md"}  # written by every `labs run` beside the notebooks' folders
+
+
+def run_folders(out):
+    """The names in a run's output folder, the gallery's two files aside."""
+    names = sorted(p.name for p in Path(out).iterdir())
+    assert GALLERY <= set(names), f"no gallery in {out}"
+    return [n for n in names if n not in GALLERY]
+
 def labs_env():
     env = dict(os.environ, KERAS_BACKEND="tensorflow")
     env.pop("LABS_REPORTS_DIR", None)
@@ -337,7 +347,7 @@ def test_run_writes_executed_notebook_figures_metrics_and_run_json_per_notebook(
         metrics = read_json(folder / "metrics.json")
         assert metrics["notebook"] == name and metrics["figures"][0]["files"] == ["figures/line.png",
                                                                                    "figures/line.pdf"]
-    assert sorted(p.name for p in base.out.iterdir()) == ["alpha", "beta"]  # no .staging-*, .old-*, .failed
+    assert run_folders(base.out) == ["alpha", "beta"]  # no .staging-*, .old-*, .failed
 
 
 @notebook
@@ -498,7 +508,7 @@ def test_timeout_stops_the_kernel_and_returns_promptly(broken):
 
 @notebook
 def test_failed_and_timed_out_runs_leave_no_staging_folders(broken):
-    assert sorted(p.name for p in broken.out.iterdir()) == ["alpha", "alpha.failed", "beta", "beta.failed", "gamma"]
+    assert run_folders(broken.out) == ["alpha", "alpha.failed", "beta", "beta.failed", "gamma"]
 
 
 @notebook
@@ -517,7 +527,7 @@ def test_sigterm_keeps_previous_outputs_byte_identical(interrupted):
 @notebook
 def test_sigterm_leaves_no_staging_folder(interrupted):
     assert interrupted.reached
-    assert sorted(p.name for p in interrupted.out.iterdir()) == ["alpha", "beta"]
+    assert run_folders(interrupted.out) == ["alpha", "beta"]
 
 
 @notebook
@@ -625,7 +635,7 @@ def test_resume_reruns_when_the_backend_changes(resumed):
 
 @notebook
 def test_resume_leaves_no_staging_folders(resumed):
-    assert sorted(p.name for p in resumed.out.iterdir()) == ["alpha", "beta"]
+    assert run_folders(resumed.out) == ["alpha", "beta"]
 
 
 def test_timeout_nan_is_refused(tmp_path, vpack):
@@ -666,7 +676,7 @@ def test_a_tensorflow_notebook_is_skipped_with_its_reason_under_jax(tmp_path):
     assert result.rc == 0, shown(result)
     assert summary_statuses(result.stdout) == {"plain": "ok", "tfonly": "skipped"}
     assert "tfonly: skipped in 0.0 s - needs the tensorflow backend" in result.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["plain"]  # nothing written for the skipped notebook
+    assert run_folders(out) == ["plain"]  # nothing written for the skipped notebook
 
 
 def test_unmet_says_why_and_is_empty_when_the_requirement_holds(tmp_path, monkeypatch):
