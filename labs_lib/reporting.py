@@ -173,10 +173,10 @@ def show_figure(fig, name, caption, number):
 def latex_table(df):
     """A DataFrame as a booktabs LaTeX table, captioned with df.attrs["caption"]; long ones as a longtable."""
     show_index = not isinstance(df.index, pd.RangeIndex) or df.index.name is not None
-    frame = df.reset_index() if show_index else df
+    frame = df.reset_index(names=df.index.name or "") if show_index else df
     columns = "".join("r" if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) else "l"
                       for t in frame.dtypes)
-    if frame.shape[1] > WIDE_TABLE_COLUMNS and len(frame) <= WIDE_TABLE_COLUMNS // 2 and columns[0] == "l":
+    if frame.shape[1] > WIDE_TABLE_COLUMNS and len(frame) < frame.shape[1] / 2 and columns[0] == "l":
         frame = frame.set_index(frame.columns[0]).T.reset_index()  # few rows, many columns: one row per column
         frame.columns = ["", *frame.columns[1:]]
         columns = "l" + "r" * (frame.shape[1] - 1)
@@ -195,7 +195,7 @@ def latex_table(df):
 
 LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-WIDE_TABLE_COLUMNS = 10  # wider tables with few rows are printed transposed
+WIDE_TABLE_COLUMNS = 8  # wider tables with under half as many rows as columns are printed transposed
 LONG_TABLE_ROWS = 40  # longer tables break across pages (longtable) instead of shrinking to fit one
 
 
