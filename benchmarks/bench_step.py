@@ -27,8 +27,9 @@ def hand_written(x, y, hidden, batch_size, lr=1e-3, seed=0):
     sizes = [x.shape[1], *hidden, 10]
     keys = jax.random.split(jax.random.PRNGKey(seed), len(sizes) - 1)
     params = [(jax.random.normal(k, (a, b)) * jnp.sqrt(2.0 / a), jnp.zeros(b)) for k, a, b in zip(keys, sizes, sizes[1:])]
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    state = (params, zeros, zeros, jnp.zeros((), jnp.int32))
+    def zeros():  # separate buffers for m and v: the step donates its state
+        return jax.tree_util.tree_map(jnp.zeros_like, params)
+    state = (params, zeros(), zeros(), jnp.zeros((), jnp.int32))
 
     def loss_fn(params, xb, yb):
         h = xb
