@@ -173,7 +173,8 @@ def show_figure(fig, name, caption, number):
 def latex_table(df):
     """A DataFrame as a booktabs LaTeX table, captioned with df.attrs["caption"]; long ones as a longtable."""
     show_index = not isinstance(df.index, pd.RangeIndex) or df.index.name is not None
-    frame = df.reset_index(names=df.index.name or "") if show_index else df
+    names = ["" if n is None else n for n in df.index.names]  # an unnamed index gets a blank header
+    frame = df.reset_index(names=names, allow_duplicates=True) if show_index else df
     columns = "".join("r" if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) else "l"
                       for t in frame.dtypes)
     if frame.shape[1] > WIDE_TABLE_COLUMNS and len(frame) < frame.shape[1] / 2 and columns[0] == "l":
@@ -225,7 +226,18 @@ def register_latex_tables():
     from IPython import get_ipython
     shell = get_ipython()
     if shell is not None:
-        shell.display_formatter.formatters["text/latex"].for_type(pd.DataFrame, latex_table)
+        shell.display_formatter.formatters["text/latex"].for_type(pd.DataFrame, latex_or_none)
+
+
+def latex_or_none(df):
+    """latex_table for the display formatter: a table it cannot typeset warns and falls back to plain text in PDFs,
+    never stopping the notebook."""
+    try:
+        return latex_table(df)
+    except Exception as exc:  # noqa: BLE001 - a display form must not break the run
+        import warnings
+        warnings.warn(f"no LaTeX form for this table ({type(exc).__name__}: {exc}); PDFs show it as plain text")
+        return None
 
 
 def show_source(*functions):

@@ -307,3 +307,17 @@ def test_latex_table_names_multiindex_columns_by_their_levels():
     pivot = grid.pivot_table(index="network", columns="l2", values="acc").reset_index()
     tex = reporting.latex_table(pivot)
     assert r"network & 0.01 \\" in tex and "(" not in tex.split(r"\midrule")[0]
+
+
+def test_latex_table_shows_a_multiindex_index_as_columns():
+    grid = pd.DataFrame({"network": ["plain", "bn"], "batch": [32, 64], "acc": [0.9, 0.95]}).set_index(["network", "batch"])
+    tex = reporting.latex_table(grid)
+    assert r"network & batch & acc \\" in tex and r"plain & 32 & 0.9 \\" in tex
+    unnamed = pd.DataFrame({"acc": [0.5]}, index=pd.MultiIndex.from_tuples([("a", 1)]))
+    assert r" &  & acc \\" in reporting.latex_table(unnamed)
+
+
+def test_a_table_latex_cannot_typeset_falls_back_with_a_warning_instead_of_failing_the_cell(monkeypatch):
+    monkeypatch.setattr(reporting, "latex_table", lambda df: 1 / 0)
+    with pytest.warns(UserWarning, match="no LaTeX form for this table"):
+        assert reporting.latex_or_none(pd.DataFrame({"a": [1]})) is None
