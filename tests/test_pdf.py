@@ -30,6 +30,7 @@ from labs_lib.reporting import Report
 report = Report("{name}", dict(profile=profile, n=n, fail=fail, sleep=sleep), out_dir)
 print("epoch 1/2 [=====>    ]\\b\\b\\b\\b\\b\\r", end="")
 print("epoch 1/2 [==========] done")
+print("┏━━━━━━━━━━━━━┳━━━━━━━━━┓  what model.summary() prints")
 for i in range(60):
     print(f"training log line {{i}}")
 fig, ax = plt.subplots()
@@ -114,6 +115,7 @@ def test_pdf_text_holds_title_greek_letters_table_numbers_and_captions(pack, bui
     text = pdf_text(pack["out"] / "90_report" / "90_report.pdf")
     assert "Report test: the loss along θ" in text
     assert "λ" in text and "α-net" in text
+    assert "┏━━━━━━━━━━━━━┳━━━━━━━━━┓" in text  # Keras's box-drawing characters (DejaVu Sans Mono has them)
     assert "0.9731" in text and "0.8812" in text and "β_net" in text
     assert "Figure 1: Loss against α, one line" in text
     assert "Table 1: Parameter values of this run (profile smoke, backend tensorflow)" in text
