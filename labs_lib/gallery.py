@@ -9,7 +9,6 @@ import html
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
 
@@ -120,9 +119,10 @@ figcaption{font-size:.8em;color:#555}.links a{margin-right:1em}.facts{color:#555
 
 
 def render_html(items, out):
-    """The gallery page."""
+    """The gallery page; the same reports give the same bytes (no clock time in it)."""
     esc = html.escape
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    latest = max((e.finished for e in items if e.finished), default="")
+    when = f"latest run finished {latest[:16].replace('T', ' ')} UTC" if latest else "no runs yet"
     pack = f' · <a href="{quote(PACK_PDF)}">all reports in one PDF</a>' if (Path(out) / PACK_PDF).exists() else ""
     rows = "".join(
         f'<tr><td><a href="#{esc(e.name)}">{esc(e.name)}</a></td><td><span class="status {e.status.replace(" ", "")}">{esc(e.status)}</span></td>'
@@ -143,7 +143,7 @@ def render_html(items, out):
                         f'{message}<ul>{headline}</ul><p class="links">{links}</p><div class="figs">{figs}</div></section>')
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>dl-labs reports</title>'
             f"<style>{STYLE}</style></head><body><h1>dl-labs reports</h1><p class=\"sub\">Gallery of the latest runs, "
-            f"written {now}{pack}</p><table class=\"summary\"><tr><th>notebook</th><th>status</th><th>profile</th>"
+            f"{when}{pack}</p><table class=\"summary\"><tr><th>notebook</th><th>status</th><th>profile</th>"
             f"<th>backend</th><th>wall time</th><th>headline</th></tr>{rows}</table>{''.join(sections)}</body></html>\n")
 
 

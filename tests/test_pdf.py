@@ -323,3 +323,11 @@ def test_a_table_latex_cannot_typeset_falls_back_with_a_warning_instead_of_faili
     monkeypatch.setattr(reporting, "latex_table", lambda df: 1 / 0)
     with pytest.warns(UserWarning, match="no LaTeX form for this table"):
         assert reporting.latex_or_none(pd.DataFrame({"a": [1]})) is None
+
+
+def test_the_gallery_is_the_same_bytes_when_rewritten_from_the_same_reports(pack):
+    """A skipped (--resume) or interrupted run rewrites the gallery: it must not change a byte (no clock time)."""
+    before = {n: (pack["out"] / n).read_bytes() for n in ("index.html", "README.md")}
+    assert b"latest run finished" in before["index.html"]
+    gallery.write({n: pack["notebooks"] / f"{n}.ipynb" for n in ("90_report", "91_report", "92_broken")}, pack["out"])
+    assert {n: (pack["out"] / n).read_bytes() for n in before} == before
