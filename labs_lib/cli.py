@@ -81,13 +81,8 @@ def cmd_list(args, out=None):
 
 
 def notebook_title(path):
-    """The first Markdown heading of a notebook."""
-    for cell in nbformat.read(str(path), as_version=4).cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("#"):
-                    return line.lstrip("#").strip()
-    return ""
+    """The first Markdown heading of the notebook at `path`."""
+    return pdf.notebook_title(nbformat.read(str(path), as_version=4))
 
 
 def cmd_run(args, out=None):
@@ -100,7 +95,7 @@ def cmd_run(args, out=None):
     jobs = runner.plan(args.notebooks, args.profile, args.overrides, args.notebooks_dir)
     timeout = runner.DEFAULT_TIMEOUT[args.profile] if args.timeout is None else args.timeout
     opts = runner.RunOptions(profile=args.profile, backend=args.backend, jobs=args.jobs, timeout=timeout,
-                             resume=args.resume, out=(args.out or runner.PROJECT_ROOT / "reports").resolve())
+                             resume=args.resume, out=reports_folder(args))
     if args.pdf:
         pdf.check_tools()
     out.write(f"labs run: {len(jobs)} notebook(s), profile {args.profile}, backend {args.backend}, "

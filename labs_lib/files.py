@@ -1,4 +1,5 @@
-"""Files: write through a temporary name and rename, so a reader never sees half a file."""
+"""Files: write through a temporary name and rename, so a reader never sees half a file; read JSON records."""
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -19,3 +20,11 @@ def atomic_write(path, data):
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def read_json(path):
+    """The JSON in `path`, or {} when the file is missing or unreadable (a run that left no record)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}

@@ -7,12 +7,14 @@ to reports/<notebook>/thumbnails/.
 """
 import html
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from labs_lib.files import atomic_write
+import nbformat
+
+from labs_lib.files import atomic_write, read_json
+from labs_lib.pdf import notebook_title, wall_time
 
 THUMB_WIDTH = 360  # pixels
 PACK_PDF = "dl-labs-reports.pdf"
@@ -34,13 +36,6 @@ class Entry:
     headline: dict = field(default_factory=dict)
     links: list = field(default_factory=list)  # [(label, href)]
     figures: list = field(default_factory=list)  # [(caption, thumbnail href, full href)]
-
-
-def read_json(path):
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def entry(name, title, out):
@@ -97,16 +92,8 @@ def thumbnail(folder, figure, out):
 
 def entries(notebooks, out):
     """Gallery entries for {name: path} notebooks, in order."""
-    from labs_lib.pdf import notebook_title
-    import nbformat
     return [entry(name, notebook_title(nbformat.read(str(path), as_version=4)) or name, out)
             for name, path in notebooks.items()]
-
-
-def wall_time(seconds):
-    if not seconds:
-        return "–"
-    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 STYLE = """body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 
 from labs_lib import PACKAGE_DIR
-from labs_lib.files import atomic_write
+from labs_lib.files import atomic_write, read_json
 
 TEMPLATES = PACKAGE_DIR / "templates"
 TEMPLATE = "labs_report"
@@ -100,13 +100,6 @@ def run_info(nb, path):
                    parameters=metrics.get("parameters"), headline=metrics.get("values", {}).get("headline"))
 
 
-def read_json(path):
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def format_date(iso):
     try:
         return datetime.fromisoformat(iso).strftime("%d %B %Y, %H:%M UTC")
@@ -183,8 +176,9 @@ def report_cells(nb, info, top=1, with_code=False):
         if cell.cell_type != "code":
             continue
         if not with_code and ("parameters" in tags or "injected-parameters" in tags):
-            if "parameters" in tags and parameters_cell(info) is not None:
-                cells.append(parameters_cell(info))
+            values = parameters_cell(info) if "parameters" in tags else None
+            if values is not None:
+                cells.append(values)
             continue
         outputs = []
         for out in cell.get("outputs", []):
@@ -208,12 +202,18 @@ def coalesce_streams(nb):
     return nb
 
 
+def wall_time(seconds):
+    """A run's duration for people: '42 s', '3.5 min', or '–' when unknown."""
+    if not seconds:
+        return "–"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
 def header_metadata(info):
     """What the template prints under the title."""
-    minutes = f"{info.seconds / 60:.1f} min" if info.seconds >= 60 else f"{info.seconds:.0f} s"
     facts = [f"profile {info.profile}", f"backend {info.backend}"]
     if info.seconds:
-        facts.append(f"wall time {minutes}")
+        facts.append(f"wall time {wall_time(info.seconds)}")
     if info.device:
         facts.append(info.device)
     return {"title": info.title, "name": info.name, "date": info.date, "facts": " · ".join(facts),
@@ -231,13 +231,15 @@ def report_notebook(path, with_code=False):
 
 def pack_notebook(paths, with_code=False):
     """Several executed notebooks as one, each a section (its headings one level down), for a combined PDF."""
+    from labs_lib.reporting import latex_escape
     parts = [(read_executed(p), p) for p in paths]
     cells, dates = [], []
     for nb, path in parts:
         info = run_info(nb, path)
         meta = header_metadata(info)
         dates.append(info.date)
-        cells.append(raw_latex(rf"\labsnotebook{{{latex(meta['title'])}}}{{{latex(meta['facts'])}}}{{{latex(meta['date'])}}}"))
+        title, facts, date = (latex_escape(meta[k]) for k in ("title", "facts", "date"))
+        cells.append(raw_latex(rf"\labsnotebook{{{title}}}{{{facts}}}{{{date}}}"))
         cells += report_cells(nb, info, top=2, with_code=with_code)
     nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(parts[0][0].metadata))
     nb.metadata["labs_report"] = {"course": COURSE, "pack": True, "title": "Lab reports",
@@ -250,11 +252,6 @@ def raw_latex(text):
     cell = nbformat.v4.new_raw_cell(text)
     cell.metadata["raw_mimetype"] = "text/latex"
     return cell
-
-
-def latex(text):
-    from labs_lib.reporting import latex_escape
-    return latex_escape(text)
 
 
 # ---------------------------------------------------------------- building
