@@ -19,7 +19,7 @@ import pandas as pd
 
 from labs_lib.loops import fit_full_batch
 from labs_lib.models import dense_layers
-from labs_lib.training import logit_metrics
+from labs_lib.training import logit_metrics, predict_logits
 
 MANUAL_BUGS = ("sign", "factor")
 
@@ -680,7 +680,7 @@ def interpolation_curve(model, weights_a, weights_b, alphas, sets, batch_size=40
             model.set_weights(interpolate(weights_a, weights_b, float(alpha)))
             row = {"alpha": float(alpha)}
             for name, (x, y) in sets.items():
-                measured = logit_metrics(model.predict(x, batch_size=batch_size, verbose=0), y)
+                measured = logit_metrics(predict_logits(model, x, batch_size), y)
                 row[f"{name}_loss"], row[f"{name}_accuracy"] = measured["loss"], measured["accuracy"]
             rows.append(row)
     finally:

@@ -126,6 +126,36 @@ def tensorboard_callbacks(label):
     return [keras.callbacks.TensorBoard(log_dir=str(folder / safe), histogram_freq=0, write_graph=False)]
 
 
+class Validation(keras.callbacks.Callback):
+    """Adds the validation metrics to each epoch's logs as Keras's `validation_data` would (val_loss with the
+    weight penalty, val_cross_entropy, val_accuracy; per output for a side_by_side model), from `predict_logits`.
+
+    Same values as Keras's validation; on TensorFlow it saves Keras's per-epoch evaluation overhead (~65 ms
+    an epoch on a 2-core CPU, more than the forward pass on 1 000 images: benchmarks/bench_fit.py).
+    """
+
+    def __init__(self, x, y):
+        super().__init__()
+        self.x, self.y = x, y
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        outputs = predict_logits(self.model, self.x)
+        penalty = sum(float(keras.ops.convert_to_numpy(term)) for term in self.model.losses)
+        if isinstance(outputs, list):
+            total = penalty
+            for name, logits, y in zip(self.model.output_names, outputs, self.y):
+                measured = logit_metrics(logits, y)
+                logs[f"val_{name}_cross_entropy"], logs[f"val_{name}_accuracy"] = measured["loss"], measured["accuracy"]
+                total += measured["loss"]
+            logs["val_loss"] = total
+        else:
+            measured = logit_metrics(outputs, self.y)
+            logs["val_loss"], logs["val_cross_entropy"] = measured["loss"] + penalty, measured["loss"]
+            logs["val_accuracy"] = measured["accuracy"]
+
+
 def fit(model, data, *, epochs, batch_size, label="model", log_every=None, callbacks=()):
     """Train on data.x_train, validating on data.x_val each epoch; returns the history DataFrame.
 
@@ -134,9 +164,8 @@ def fit(model, data, *, epochs, batch_size, label="model", log_every=None, callb
     optimizer minimizes (cross-entropy plus any weight penalty), so losses compare across runs.
     """
     log = EpochLog(label, epochs, log_every)
-    history = model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
-                        epochs=epochs, batch_size=batch_size, verbose=0,
-                        callbacks=[log, *tensorboard_callbacks(label), *callbacks])
+    history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, verbose=0,
+                        callbacks=[Validation(data.x_val, data.y_val), log, *tensorboard_callbacks(label), *callbacks])
     frame = pd.DataFrame(history.history)
     if "cross_entropy" in frame:
         frame = frame.rename(columns={"loss": "objective", "val_loss": "val_objective",
@@ -146,17 +175,24 @@ def fit(model, data, *, epochs, batch_size, label="model", log_every=None, callb
     return frame
 
 
-def fit_side_by_side(model, data, *, epochs, batch_size, label="side by side", log_every=None, callbacks=()):
+def fit_side_by_side(model, data, *, epochs, batch_size, label="side by side", log_every=None, callbacks=(),
+                     y_train=None):
     """Train a models.side_by_side model; returns {net name: history}, each history as `fit` returns it.
 
     The nets see the same batches in the same order as separate runs with the same seed would. objective
     is NaN (Keras reports only the sum of all nets' penalized losses); seconds is the shared epoch time.
+    y_train: {net name: training labels} for nets that learn other labels than data.y_train (same images).
     """
     names = model.output_names
+    y_train = y_train or {}
+    unknown = sorted(set(y_train) - set(names))
+    if unknown:
+        raise ValueError(f"y_train names nets {unknown} that the model does not have; its nets are {names}")
     log = EpochLog(label, epochs, log_every)
-    history = model.fit(data.x_train, [data.y_train] * len(names), epochs=epochs, batch_size=batch_size, verbose=0,
-                        validation_data=(data.x_val, [data.y_val] * len(names)),
-                        callbacks=[log, *tensorboard_callbacks(label), *callbacks])
+    history = model.fit(data.x_train, [y_train.get(name, data.y_train) for name in names], epochs=epochs,
+                        batch_size=batch_size, verbose=0,
+                        callbacks=[Validation(data.x_val, [data.y_val] * len(names)), log,
+                                   *tensorboard_callbacks(label), *callbacks])
     frames = {}
     for name in names:
         frame = pd.DataFrame({"epoch": range(1, len(log.seconds) + 1)})
@@ -184,26 +220,51 @@ def final_metrics(history):
             "seconds": round(float(history.seconds.sum()), 1)}
 
 
-def evaluate(model, x, y, batch_size=1024):
-    """Cross-entropy loss (without weight penalties) and accuracy of a compiled model on (x, y); NaN if empty."""
+def predict_logits(model, x, batch_size=4096):
+    """The model's outputs on x in inference mode (a list of arrays for a side_by_side model).
+
+    Batch by batch with `predict_on_batch`: the same numbers as `model.predict` without building a dataset
+    per call, which costs TensorFlow ~50 ms a call on a 2-core CPU (evaluations inside training loops).
+    """
+    x = np.asarray(x)
+    parts = [model.predict_on_batch(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    if isinstance(parts[0], (list, tuple)):
+        return [np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(len(parts[0]))]
+    return np.concatenate([np.asarray(p) for p in parts])
+
+
+def evaluate(model, x, y, batch_size=4096):
+    """Cross-entropy loss (without weight penalties) and accuracy of a model on (x, y); NaN if empty.
+
+    y: integer labels, or target rows (one-hot or soft). See logit_metrics.
+    """
     if len(x) == 0:
         return {"loss": float("nan"), "accuracy": float("nan")}
-    result = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
-    return {"loss": float(result.get("cross_entropy", result["loss"])), "accuracy": float(result["accuracy"])}
+    return logit_metrics(predict_logits(model, x, batch_size), y)
 
 
 def logit_metrics(logits, labels):
-    """{"loss": mean cross-entropy (see cross_entropy), "accuracy": share of argmax(logits) == labels} of integer labels."""
+    """{"loss": mean cross-entropy (see cross_entropy), "accuracy": share of argmax(logits) == label}.
+
+    labels: integer labels (N,), or target rows (N, classes), whose argmax is the label for accuracy.
+    """
     logits, labels = np.asarray(logits), np.asarray(labels)
-    return {"loss": cross_entropy(logits, labels), "accuracy": float((logits.argmax(axis=1) == labels).mean())}
+    hard = labels.argmax(axis=1) if labels.ndim == 2 else labels
+    return {"loss": cross_entropy(logits, labels), "accuracy": float((logits.argmax(axis=1) == hard).mean())}
 
 
 def cross_entropy(logits, labels):
-    """Mean cross-entropy (nats) of integer labels under softmax(logits), numpy float64, stable (log-sum-exp)."""
+    """Mean cross-entropy (nats) under softmax(logits), numpy float64, stable (log-sum-exp).
+
+    labels: integer labels (N,), or target rows (N, classes) for -sum(t log p) per example.
+    """
     z = np.asarray(logits, dtype="float64")
     z = z - z.max(axis=1, keepdims=True)
     log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return float(-log_p[np.arange(len(z)), np.asarray(labels)].mean())
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        return float(-(labels.astype("float64") * log_p).sum(axis=1).mean())
+    return float(-log_p[np.arange(len(z)), labels].mean())
 
 
 class Plateau:
@@ -244,7 +305,7 @@ class EarlyStopping(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         previous, self.step = self.step, self.epoch_start + batch + 1
         if self.step // self.check_every > previous // self.check_every:
-            val_loss = cross_entropy(self.model.predict_on_batch(self.x_val), self.y_val)
+            val_loss = cross_entropy(predict_logits(self.model, self.x_val), self.y_val)
             self.rows.append({"step": self.step, "val_loss": val_loss})
             if self.rule.update(val_loss):
                 self.stopped_step = self.step
@@ -270,7 +331,7 @@ class EvaluateAtEpochs(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 in self.epochs:
-            outputs = self.model.predict(self.x, batch_size=4096, verbose=0)
+            outputs = predict_logits(self.model, self.x)
             if isinstance(outputs, (list, tuple)):  # side by side: {net name: metrics}
                 self.results[epoch + 1] = {name: self.metrics(o) for name, o in zip(self.model.output_names, outputs)}
             else:

@@ -103,6 +103,40 @@ def test_loss_is_the_cross_entropy_without_the_weight_penalty(tiny):
     assert training.evaluate(net, tiny.x_val, tiny.y_val)["loss"] == pytest.approx(history.val_loss.iloc[0], rel=1e-5)
 
 
+def test_validation_callback_logs_what_keras_validation_data_logs(tiny):
+    config = dict(penalty="l2", strength=0.05, dropout=0.3, batch_norm=True)
+    logged = {}
+    for way in ("keras", "labs_lib"):
+        training.set_seed(0)
+        net = training.compile_classifier(models.mlp(tiny.x_train.shape[1:], (16, 8), **config), steps_per_execution=4)
+        if way == "keras":
+            history = net.fit(tiny.x_train, tiny.y_train, validation_data=(tiny.x_val, tiny.y_val), epochs=3, batch_size=32, verbose=0)
+        else:
+            history = net.fit(tiny.x_train, tiny.y_train, callbacks=[training.Validation(tiny.x_val, tiny.y_val)], epochs=3,
+                              batch_size=32, verbose=0)
+        logged[way] = {k: np.array(v) for k, v in history.history.items() if k.startswith("val_")}
+    assert sorted(logged["labs_lib"]) == sorted(logged["keras"]) == ["val_accuracy", "val_cross_entropy", "val_loss"]
+    for key, values in logged["keras"].items():
+        np.testing.assert_allclose(logged["labs_lib"][key], values, rtol=1e-5, err_msg=key)
+
+
+def test_predict_logits_equals_keras_predict_for_one_and_for_side_by_side_outputs(tiny):
+    net = models.mlp(tiny.x_train.shape[1:], (8,), seed=0, name="a")
+    np.testing.assert_allclose(training.predict_logits(net, tiny.x_val, batch_size=7), net.predict(tiny.x_val, verbose=0),
+                               rtol=1e-6, atol=1e-6)
+    side = models.side_by_side([net, models.mlp(tiny.x_train.shape[1:], (4,), seed=1, name="b")])
+    outputs = training.predict_logits(side, tiny.x_val, batch_size=30)
+    assert isinstance(outputs, list) and len(outputs) == 2 and outputs[0].shape == (len(tiny.x_val), 10)
+    for mine, keras_out in zip(outputs, side.predict(tiny.x_val, verbose=0)):
+        np.testing.assert_allclose(mine, keras_out, rtol=1e-6, atol=1e-6)
+
+
+def test_logit_metrics_of_one_hot_targets_equal_those_of_integer_labels():
+    rng = np.random.default_rng(0)
+    logits, labels = rng.normal(size=(50, 10)) * 3, rng.integers(0, 10, 50)
+    assert training.logit_metrics(logits, np.eye(10)[labels]) == pytest.approx(training.logit_metrics(logits, labels))
+
+
 def test_final_metrics_of_a_diverged_run_reports_nan_and_no_best_epoch():
     nan = float("nan")
     history = pd.DataFrame({"epoch": [1, 2], "loss": [2.0, nan], "accuracy": [0.1, 0.1], "val_loss": [nan, nan],
@@ -228,6 +262,19 @@ def test_side_by_side_training_equals_separate_runs(tiny):
         assert at.results[2][f"net_{i}"]["loss"] == pytest.approx(direct["loss"], rel=1e-4)
         for w_together, w_alone in zip(model.get_layer(f"net_{i}").get_weights(), alone.get_weights()):
             np.testing.assert_allclose(w_together, w_alone, rtol=1e-4, atol=1e-5)
+
+
+def test_side_by_side_nets_learn_their_own_labels_as_separate_runs_would(tiny):
+    shuffled = data.shuffled_labels(tiny.y_train, seed=3)
+    training.set_seed(0)
+    model = training.compile_classifier(models.side_by_side([side_net(tiny, 0, {}), side_net(tiny, 1, {})]), 0.01)
+    together = training.fit_side_by_side(model, tiny, epochs=2, batch_size=32, y_train={"net_1": shuffled})
+    for name, ds in (("net_0", tiny), ("net_1", dataclasses.replace(tiny, y_train=shuffled))):
+        training.set_seed(0)
+        alone = training.fit(training.compile_classifier(side_net(tiny, int(name[-1]), {}), 0.01), ds, epochs=2, batch_size=32)
+        np.testing.assert_allclose(together[name][["loss", "val_loss"]], alone[["loss", "val_loss"]], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match=r"y_train names nets \['net_9'\] that the model does not have"):
+        training.fit_side_by_side(model, tiny, epochs=1, batch_size=32, y_train={"net_9": shuffled})
 
 
 def test_side_by_side_refuses_duplicate_names_and_mixed_inputs(tiny):
