@@ -3,7 +3,9 @@
 Histories come back as pandas DataFrames, one row per epoch.
 """
 import math
+import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -37,6 +39,22 @@ def execution_steps(divisor_of=None):
     return math.gcd(steps, int(divisor_of)) if divisor_of else steps
 
 
+REFERENCE_MODES = ("", "plain")
+
+
+def plain_reference():
+    """True when LABS_REFERENCE=plain: train the plain way past lab reports did, for benchmarks/bench_plain.py.
+
+    Then compile_classifier uses steps_per_execution 1, fit validates with Keras's validation_data,
+    predict_logits calls model.predict, fit_side_by_side (without callbacks) fits each net on its own and
+    loops.fit_full_batch runs one model.fit epoch per full-batch step. Results are not those of the normal runs.
+    """
+    mode = os.environ.get("LABS_REFERENCE", "")
+    if mode not in REFERENCE_MODES:
+        raise ValueError(f"LABS_REFERENCE must be unset, empty or 'plain', got {mode!r}")
+    return mode == "plain"
+
+
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
 
 
@@ -52,7 +70,7 @@ def compile_classifier(model, lr=1e-3, steps_per_execution=None, soft_targets=Fa
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {{{', '.join(OPTIMIZERS)}}}, got {optimizer!r}")
     if steps_per_execution is None:
-        steps_per_execution = execution_steps()
+        steps_per_execution = 1 if plain_reference() else execution_steps()
     loss = keras.losses.CategoricalCrossentropy if soft_targets else keras.losses.SparseCategoricalCrossentropy
     xent = keras.metrics.CategoricalCrossentropy if soft_targets else keras.metrics.SparseCategoricalCrossentropy
 
@@ -164,8 +182,11 @@ def fit(model, data, *, epochs, batch_size, label="model", log_every=None, callb
     optimizer minimizes (cross-entropy plus any weight penalty), so losses compare across runs.
     """
     log = EpochLog(label, epochs, log_every)
+    plain = plain_reference()
     history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, verbose=0,
-                        callbacks=[Validation(data.x_val, data.y_val), log, *tensorboard_callbacks(label), *callbacks])
+                        validation_data=(data.x_val, data.y_val) if plain else None,
+                        callbacks=[*([] if plain else [Validation(data.x_val, data.y_val)]), log,
+                                   *tensorboard_callbacks(label), *callbacks])
     frame = pd.DataFrame(history.history)
     if "cross_entropy" in frame:
         frame = frame.rename(columns={"loss": "objective", "val_loss": "val_objective",
@@ -188,6 +209,9 @@ def fit_side_by_side(model, data, *, epochs, batch_size, label="side by side", l
     unknown = sorted(set(y_train) - set(names))
     if unknown:
         raise ValueError(f"y_train names nets {unknown} that the model does not have; its nets are {names}")
+    if plain_reference() and not callbacks:
+        return _fit_separately(model, data, epochs=epochs, batch_size=batch_size, label=label, log_every=log_every,
+                               y_train=y_train)
     log = EpochLog(label, epochs, log_every)
     history = model.fit(data.x_train, [y_train.get(name, data.y_train) for name in names], epochs=epochs,
                         batch_size=batch_size, verbose=0,
@@ -203,6 +227,19 @@ def fit_side_by_side(model, data, *, epochs, batch_size, label="side by side", l
         frame["seconds"] = log.seconds
         frames[name] = frame[["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "objective", "val_objective",
                               "seconds"]]
+    return frames
+
+
+def _fit_separately(model, data, *, epochs, batch_size, label, log_every, y_train):
+    """The plain reference of fit_side_by_side: one compile and fit per net, as separate runs would do."""
+    optimizer = next(key for key, cls in OPTIMIZERS.items() if isinstance(model.optimizer, cls))
+    soft = isinstance(model.loss[0], keras.losses.CategoricalCrossentropy)
+    frames = {}
+    for name in model.output_names:
+        net = compile_classifier(model.get_layer(name), float(model.optimizer.learning_rate), soft_targets=soft,
+                                 optimizer=optimizer)
+        own = replace(data, y_train=y_train[name]) if name in y_train else data
+        frames[name] = fit(net, own, epochs=epochs, batch_size=batch_size, label=f"{label}: {name}", log_every=log_every)
     return frames
 
 
@@ -227,6 +264,9 @@ def predict_logits(model, x, batch_size=4096):
     per call, which costs TensorFlow ~50 ms a call on a 2-core CPU (evaluations inside training loops).
     """
     x = np.asarray(x)
+    if plain_reference():
+        outputs = model.predict(x, batch_size=batch_size, verbose=0)
+        return [np.asarray(o) for o in outputs] if isinstance(outputs, (list, tuple)) else np.asarray(outputs)
     parts = [model.predict_on_batch(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
     if isinstance(parts[0], (list, tuple)):
         return [np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(len(parts[0]))]

@@ -317,3 +317,24 @@ def test_tensorboard_logs_say_so_and_stay_off_without_tensorflow(monkeypatch, tm
     note = training.tensorboard_logs(tmp_path / "tb")
     assert "skipped" in note and "tensorflow is not installed" in note
     assert training.tensorboard_callbacks("x") == []
+
+
+def test_plain_reference_trains_side_by_side_nets_one_fit_each_with_keras_defaults(tiny, monkeypatch, capsys):
+    monkeypatch.setenv("LABS_REFERENCE", "plain")
+    model = training.compile_classifier(models.side_by_side([side_net(tiny, 0, {}), side_net(tiny, 1, {})]), 0.01,
+                                        optimizer="sgd")
+    assert model.steps_per_execution == 1
+    histories = training.fit_side_by_side(model, tiny, epochs=2, batch_size=32, label="pair")
+    out = capsys.readouterr().out
+    assert "pair: net_0: epoch 2/2" in out and "pair: net_1: epoch 2/2" in out  # two separate fits
+    for name in ("net_0", "net_1"):
+        net = model.get_layer(name)
+        assert type(net.optimizer).__name__ == "SGD" and float(net.optimizer.learning_rate) == pytest.approx(0.01)
+        assert list(histories[name].epoch) == [1, 2]
+        assert histories[name].val_loss.iloc[-1] == pytest.approx(training.evaluate(net, tiny.x_val, tiny.y_val)["loss"], rel=1e-4)
+
+
+def test_plain_reference_refuses_an_unknown_mode(monkeypatch):
+    monkeypatch.setenv("LABS_REFERENCE", "fast")
+    with pytest.raises(ValueError, match="LABS_REFERENCE must be unset, empty or 'plain', got 'fast'"):
+        training.plain_reference()

@@ -1,0 +1,53 @@
+"""Each notebook against the plain approach of past lab reports, side by side (issue 9: at least 3x faster).
+
+    python benchmarks/bench_plain.py [--backend tensorflow|jax] [--profile quick] [-p NAME=VALUE ...] [NOTEBOOK ...]
+
+Runs the same notebooks twice with `labs run --jobs 1` (one kernel process per notebook, kernel start included):
+first with LABS_REFERENCE=plain, the reference (see labs_lib.training.plain_reference: steps_per_execution 1,
+Keras's validation_data and predict, one model.fit per net instead of side-by-side training, one model.fit
+epoch per full-batch step), then as the pack runs normally. Prints each notebook's seconds and the speed-up.
+
+The reference keeps two levers it cannot undo without changing the notebook's code, so its times are a lower
+bound on the plain approach's: side-by-side fits that carry callbacks (05's grid, 07's trajectories) and
+07's gradient-norm descent (a compiled loop with no model.fit equivalent).
+"""
+import argparse
+import os
+import sys
+
+from bench_quick_pack import run_pack
+
+TARGET_SPEEDUP = 3.0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="*", help="names or prefixes (default: all)")
+    parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                        help="parameter override for both runs (repeatable)")
+    args = parser.parse_args(argv)
+    runs = {}
+    for mode, env in (("plain", {"LABS_REFERENCE": "plain"}), ("labs_lib", {"LABS_REFERENCE": ""})):
+        rows, wall, code, output = run_pack(args.notebooks, args.profile, args.backend, 1, env, args.params)
+        if code not in (0, 1):
+            sys.stderr.write(output)
+            return code
+        runs[mode] = ({name: (status, seconds) for name, status, seconds in rows}, wall)
+    print(f"labs run --profile {args.profile} --backend {args.backend} --jobs 1"
+          + "".join(f" -p {p}" for p in args.params) + f": {os.cpu_count()} CPUs")
+    print(f"{'notebook':22} {'plain s':>8} {'labs_lib s':>10} {'speed-up':>9} {'target':>7}")
+    for name, (status, plain_s) in runs["plain"][0].items():
+        ours_status, ours_s = runs["labs_lib"][0].get(name, ("missing", float("nan")))
+        flag = "" if status == ours_status == "ok" else f"  ({status} / {ours_status})"
+        ratio = plain_s / ours_s
+        print(f"{name:22} {plain_s:>8.1f} {ours_s:>10.1f} {ratio:>8.2f}x {TARGET_SPEEDUP:>6.1f}x"
+              + ("" if ratio >= TARGET_SPEEDUP else "  under") + flag)
+    (_, plain_wall), (_, ours_wall) = runs["plain"], runs["labs_lib"]
+    print(f"{'whole pack (wall)':22} {plain_wall:>8.1f} {ours_wall:>10.1f} {plain_wall / ours_wall:>8.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
