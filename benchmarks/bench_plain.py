@@ -8,7 +8,7 @@ Keras's validation_data and predict, one model.fit per net instead of side-by-si
 epoch per full-batch step), then as the pack runs normally. Prints each notebook's seconds and the speed-up.
 
 The reference keeps two levers it cannot undo without changing the notebook's code, so its times are a lower
-bound on the plain approach's: side-by-side fits that carry callbacks (05's grid, 07's trajectories) and
+bound on the plain approach's: side-by-side fits that carry callbacks other than EvaluateAtEpochs (07's weight trajectories) and
 07's gradient-norm descent (a compiled loop with no model.fit equivalent).
 """
 import argparse

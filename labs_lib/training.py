@@ -45,9 +45,10 @@ REFERENCE_MODES = ("", "plain")
 def plain_reference():
     """True when LABS_REFERENCE=plain: train the plain way past lab reports did, for benchmarks/bench_plain.py.
 
-    Then compile_classifier uses steps_per_execution 1, fit validates with Keras's validation_data,
-    predict_logits calls model.predict, fit_side_by_side (without callbacks) fits each net on its own and
-    loops.fit_full_batch runs one model.fit epoch per full-batch step. Results are not those of the normal runs.
+    Then compile_classifier uses steps_per_execution 1, fit validates with Keras's validation_data, predict_logits
+    calls model.predict, fit_side_by_side fits each net on its own (unless it has callbacks other than
+    EvaluateAtEpochs) and loops.fit_full_batch runs one model.fit epoch per full-batch step. Results are not
+    those of the normal runs.
     """
     mode = os.environ.get("LABS_REFERENCE", "")
     if mode not in REFERENCE_MODES:
@@ -209,9 +210,9 @@ def fit_side_by_side(model, data, *, epochs, batch_size, label="side by side", l
     unknown = sorted(set(y_train) - set(names))
     if unknown:
         raise ValueError(f"y_train names nets {unknown} that the model does not have; its nets are {names}")
-    if plain_reference() and not callbacks:
+    if plain_reference() and all(isinstance(cb, EvaluateAtEpochs) for cb in callbacks):
         return _fit_separately(model, data, epochs=epochs, batch_size=batch_size, label=label, log_every=log_every,
-                               y_train=y_train)
+                               y_train=y_train, callbacks=callbacks)
     log = EpochLog(label, epochs, log_every)
     history = model.fit(data.x_train, [y_train.get(name, data.y_train) for name in names], epochs=epochs,
                         batch_size=batch_size, verbose=0,
@@ -230,8 +231,9 @@ def fit_side_by_side(model, data, *, epochs, batch_size, label="side by side", l
     return frames
 
 
-def _fit_separately(model, data, *, epochs, batch_size, label, log_every, y_train):
-    """The plain reference of fit_side_by_side: one compile and fit per net, as separate runs would do."""
+def _fit_separately(model, data, *, epochs, batch_size, label, log_every, y_train, callbacks):
+    """The plain reference of fit_side_by_side: one compile and fit per net, as separate runs would do.
+    EvaluateAtEpochs callbacks get each net's results under its name, as after a side-by-side fit."""
     optimizer = next(key for key, cls in OPTIMIZERS.items() if isinstance(model.optimizer, cls))
     soft = isinstance(model.loss[0], keras.losses.CategoricalCrossentropy)
     frames = {}
@@ -239,7 +241,12 @@ def _fit_separately(model, data, *, epochs, batch_size, label, log_every, y_trai
         net = compile_classifier(model.get_layer(name), float(model.optimizer.learning_rate), soft_targets=soft,
                                  optimizer=optimizer)
         own = replace(data, y_train=y_train[name]) if name in y_train else data
-        frames[name] = fit(net, own, epochs=epochs, batch_size=batch_size, label=f"{label}: {name}", log_every=log_every)
+        clones = [EvaluateAtEpochs(cb.x, cb.y, cb.epochs) for cb in callbacks]
+        frames[name] = fit(net, own, epochs=epochs, batch_size=batch_size, label=f"{label}: {name}", log_every=log_every,
+                           callbacks=clones)
+        for cb, clone in zip(callbacks, clones):
+            for epoch, measured in clone.results.items():
+                cb.results.setdefault(epoch, {})[name] = measured
     return frames
 
 

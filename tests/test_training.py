@@ -324,7 +324,8 @@ def test_plain_reference_trains_side_by_side_nets_one_fit_each_with_keras_defaul
     model = training.compile_classifier(models.side_by_side([side_net(tiny, 0, {}), side_net(tiny, 1, {})]), 0.01,
                                         optimizer="sgd")
     assert model.steps_per_execution == 1
-    histories = training.fit_side_by_side(model, tiny, epochs=2, batch_size=32, label="pair")
+    at = training.EvaluateAtEpochs(tiny.x_test, tiny.y_test, epochs=[1, 2])
+    histories = training.fit_side_by_side(model, tiny, epochs=2, batch_size=32, label="pair", callbacks=[at])
     out = capsys.readouterr().out
     assert "pair: net_0: epoch 2/2" in out and "pair: net_1: epoch 2/2" in out  # two separate fits
     for name in ("net_0", "net_1"):
@@ -332,6 +333,7 @@ def test_plain_reference_trains_side_by_side_nets_one_fit_each_with_keras_defaul
         assert type(net.optimizer).__name__ == "SGD" and float(net.optimizer.learning_rate) == pytest.approx(0.01)
         assert list(histories[name].epoch) == [1, 2]
         assert histories[name].val_loss.iloc[-1] == pytest.approx(training.evaluate(net, tiny.x_val, tiny.y_val)["loss"], rel=1e-4)
+        assert at.results[2][name]["loss"] == pytest.approx(training.evaluate(net, tiny.x_test, tiny.y_test)["loss"], rel=1e-4)
 
 
 def test_plain_reference_refuses_an_unknown_mode(monkeypatch):
