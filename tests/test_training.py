@@ -129,6 +129,8 @@ def test_predict_logits_equals_keras_predict_for_one_and_for_side_by_side_output
     assert isinstance(outputs, list) and len(outputs) == 2 and outputs[0].shape == (len(tiny.x_val), 10)
     for mine, keras_out in zip(outputs, side.predict(tiny.x_val, verbose=0)):
         np.testing.assert_allclose(mine, keras_out, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="x must hold at least one example, got 0"):
+        training.predict_logits(net, tiny.x_val[:0])
 
 
 def test_logit_metrics_of_one_hot_targets_equal_those_of_integer_labels():
