@@ -239,7 +239,7 @@ def test_execution_steps_divide_the_checking_interval():
 # ---------------------------------------------------------------- several nets trained side by side
 
 SIDE_CONFIGS = [dict(penalty="l2", strength=0.01), dict(penalty="l2", strength=0.04, batch_norm="scratch"),
-                dict(batch_norm=True)]
+                dict(batch_norm=True), dict(dropout=0.3, penalty="l1", strength=0.001), dict(input_noise_variance=0.1)]
 
 
 def side_net(ds, i, config):
@@ -252,7 +252,7 @@ def test_side_by_side_training_equals_separate_runs(tiny):
     training.compile_classifier(model, 0.05, optimizer="sgd", steps_per_execution=4)
     at = training.EvaluateAtEpochs(tiny.x_test, tiny.y_test, epochs=[2])
     together = training.fit_side_by_side(model, tiny, epochs=2, batch_size=32, callbacks=[at])
-    assert list(together) == ["net_0", "net_1", "net_2"]
+    assert list(together) == [f"net_{i}" for i in range(len(SIDE_CONFIGS))]
     for i, config in enumerate(SIDE_CONFIGS):
         training.set_seed(0)
         alone = training.compile_classifier(side_net(tiny, i, config), 0.05, optimizer="sgd", steps_per_execution=4)
