@@ -213,17 +213,19 @@ def fit_side_by_side(model, data, *, epochs, batch_size, label="side by side", l
     if plain_reference() and all(isinstance(cb, EvaluateAtEpochs) for cb in callbacks):
         return _fit_separately(model, data, epochs=epochs, batch_size=batch_size, label=label, log_every=log_every,
                                y_train=y_train, callbacks=callbacks)
+    single = len(names) == 1  # Keras names a one-output model's metrics without the output's name
+    targets = [y_train.get(name, data.y_train) for name in names]
     log = EpochLog(label, epochs, log_every)
-    history = model.fit(data.x_train, [y_train.get(name, data.y_train) for name in names], epochs=epochs,
-                        batch_size=batch_size, verbose=0,
-                        callbacks=[Validation(data.x_val, [data.y_val] * len(names)), log,
+    history = model.fit(data.x_train, targets[0] if single else targets, epochs=epochs, batch_size=batch_size, verbose=0,
+                        callbacks=[Validation(data.x_val, data.y_val if single else [data.y_val] * len(names)), log,
                                    *tensorboard_callbacks(label), *callbacks])
     frames = {}
     for name in names:
         frame = pd.DataFrame({"epoch": range(1, len(log.seconds) + 1)})
+        key = "" if single else f"{name}_"
         for prefix in ("", "val_"):
-            frame[f"{prefix}loss"] = history.history[f"{prefix}{name}_cross_entropy"]
-            frame[f"{prefix}accuracy"] = history.history[f"{prefix}{name}_accuracy"]
+            frame[f"{prefix}loss"] = history.history[f"{prefix}{key}cross_entropy"]
+            frame[f"{prefix}accuracy"] = history.history[f"{prefix}{key}accuracy"]
             frame[f"{prefix}objective"] = np.nan
         frame["seconds"] = log.seconds
         frames[name] = frame[["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "objective", "val_objective",

@@ -279,6 +279,16 @@ def test_side_by_side_nets_learn_their_own_labels_as_separate_runs_would(tiny):
         training.fit_side_by_side(model, tiny, epochs=1, batch_size=32, y_train={"net_9": shuffled})
 
 
+def test_side_by_side_of_one_net_equals_its_separate_run(tiny):
+    training.set_seed(0)
+    model = training.compile_classifier(models.side_by_side([side_net(tiny, 0, {})]), 0.01)
+    together = training.fit_side_by_side(model, tiny, epochs=2, batch_size=32)
+    training.set_seed(0)
+    alone = training.fit(training.compile_classifier(side_net(tiny, 0, {}), 0.01), tiny, epochs=2, batch_size=32)
+    columns = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    np.testing.assert_allclose(together["net_0"][columns], alone[columns], rtol=1e-5, atol=1e-6)
+
+
 def test_side_by_side_refuses_duplicate_names_and_mixed_inputs(tiny):
     a = models.mlp((4,), (3,), name="a")
     with pytest.raises(ValueError, match=r"distinct model names, got \['a', 'a'\]"):
