@@ -2,10 +2,12 @@
 
     python benchmarks/bench_plain.py [--backend tensorflow|jax] [--profile quick] [-p NAME=VALUE ...] [NOTEBOOK ...]
 
-Runs the same notebooks twice with `labs run --jobs 1` (one kernel process per notebook, kernel start included):
-first with LABS_REFERENCE=plain, the reference (see labs_lib.training.plain_reference: steps_per_execution 1,
-Keras's validation_data and predict, one model.fit per net instead of side-by-side training, one model.fit
-epoch per full-batch step), then as the pack runs normally. Prints each notebook's seconds and the speed-up.
+Runs the same notebooks twice with `labs run --jobs 1` (one kernel process per notebook): first as the
+reference, with `--no-warm-start` (each kernel starts at its notebook's turn) and LABS_REFERENCE=plain (see
+labs_lib.training.plain_reference: steps_per_execution 1, Keras's validation_data and predict, one model.fit per
+net instead of side-by-side training, one model.fit epoch per full-batch step); then as the pack runs normally,
+with warm starts (each notebook's kernel starts and imports while the one before runs; a notebook's seconds
+count from its turn). Prints each notebook's seconds and the speed-up.
 
 The reference keeps two levers it cannot undo without changing the notebook's code, so its times are a lower
 bound on the plain approach's: side-by-side fits that carry callbacks other than EvaluateAtEpochs (07's weight trajectories) and
@@ -29,8 +31,9 @@ def main(argv=None):
                         help="parameter override for both runs (repeatable)")
     args = parser.parse_args(argv)
     runs = {}
-    for mode, env in (("plain", {"LABS_REFERENCE": "plain"}), ("labs_lib", {"LABS_REFERENCE": ""})):
-        rows, wall, code, output = run_pack(args.notebooks, args.profile, args.backend, 1, env, args.params)
+    for mode, env, options in (("plain", {"LABS_REFERENCE": "plain"}, ["--no-warm-start"]),
+                               ("labs_lib", {"LABS_REFERENCE": ""}, [])):
+        rows, wall, code, output = run_pack(args.notebooks, args.profile, args.backend, 1, env, args.params, options)
         if code not in (0, 1):
             sys.stderr.write(output)
             return code

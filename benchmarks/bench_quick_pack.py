@@ -19,13 +19,13 @@ TARGET_NOTEBOOK_S = 120
 TARGET_PACK_S = 600
 
 
-def run_pack(notebooks, profile, backend, jobs=1, env=None, params=()):
+def run_pack(notebooks, profile, backend, jobs=1, env=None, params=(), options=()):
     """`labs run` into a temporary folder: ([(notebook, status, seconds)], wall seconds, exit code, output).
 
-    env: variables added to the environment; params: NAME=VALUE overrides."""
+    env: variables added to the environment; params: NAME=VALUE overrides; options: more `labs run` options."""
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as out:
         cmd = [sys.executable, "-m", "labs_lib.cli", "run", *notebooks, "--profile", profile, "--backend", backend,
-               "--jobs", str(jobs), "--out", out, *[arg for p in params for arg in ("-p", p)]]
+               "--jobs", str(jobs), "--out", out, *[arg for p in params for arg in ("-p", p)], *options]
         started = time.perf_counter()
         result = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **(env or {})))
         wall = time.perf_counter() - started

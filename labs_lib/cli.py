@@ -44,6 +44,8 @@ def build_parser():
                           "(default: smoke 600, quick 1800, full 21600)")
     run.add_argument("--resume", action="store_true",
                      help="skip notebooks whose outputs are complete and whose inputs are unchanged")
+    run.add_argument("--no-warm-start", dest="warm_start", action="store_false",
+                     help="start each notebook's kernel only when its turn comes (default: while the one before runs)")
     run.add_argument("--pdf", action="store_true", help="then make the PDF reports of the notebooks that ran (labs pdf)")
     pdf = sub.add_parser("pdf", help="PDF reports of executed notebooks (nbconvert and xelatex), and one for the pack")
     pdf.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
@@ -95,7 +97,7 @@ def cmd_run(args, out=None):
     jobs = runner.plan(args.notebooks, args.profile, args.overrides, args.notebooks_dir)
     timeout = runner.DEFAULT_TIMEOUT[args.profile] if args.timeout is None else args.timeout
     opts = runner.RunOptions(profile=args.profile, backend=args.backend, jobs=args.jobs, timeout=timeout,
-                             resume=args.resume, out=reports_folder(args))
+                             resume=args.resume, warm_start=args.warm_start, out=reports_folder(args))
     if args.pdf:
         pdf.check_tools()
     out.write(f"labs run: {len(jobs)} notebook(s), profile {args.profile}, backend {args.backend}, "

@@ -1,8 +1,9 @@
 """The runner: validate a run's notebooks and parameters, execute them with papermill, publish outputs.
 
-Each notebook runs in its own `python -m papermill` process (kernel of this environment), writing
-into a staging folder next to the outputs; only a finished run is renamed into place, so an
-interrupted or failed run never replaces the previous outputs.
+Each notebook runs in its own process and kernel of this environment (`python -m labs_lib.worker`, which
+executes it with papermill), writing into a staging folder next to the outputs; only a finished run is
+renamed into place, so an interrupted or failed run never replaces the previous outputs. Each worker is
+started while the notebook before it runs (a warm start), so its kernel start and imports cost no wall time.
 """
 import hashlib
 import importlib.util
@@ -67,6 +68,7 @@ class RunOptions:
     jobs: int = 1
     timeout: float = 0.0
     resume: bool = False
+    warm_start: bool = True  # start each notebook's kernel and imports while the notebook before it runs
 
 
 # ---------------------------------------------------------------- planning (no side effects)
@@ -291,41 +293,94 @@ def kill_tree(proc):
     proc.wait()
 
 
-def execute(job, opts, progress, stop):
-    """Run one notebook into a staging folder and publish it; returns a Result."""
-    out = Path(opts.out)
-    staging = out / f".staging-{job.name}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir(parents=True)
-    executed = staging / f"{job.name}.ipynb"
-    params = dict(job.params)
-    if job.takes_out_dir:
-        params["out_dir"] = str(staging.resolve())
-    cmd = [sys.executable, "-m", "papermill", str(job.path), str(executed), "-k", "python3",
-           "-y", json.dumps(params), "--cwd", str(job.path.parent), "--no-progress-bar", "--log-level", "ERROR"]
-    started = time.time()
-    with open(staging / "run.log", "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=kernel_env(opts.backend),
-                                start_new_session=True)
-        status, seen, cells = None, None, (0, 0)
-        while proc.poll() is None:
-            elapsed = time.time() - started
-            if stop.is_set():
-                status = "interrupted"
-            elif opts.timeout and elapsed > opts.timeout:
-                status = "timeout"
-            if status:
-                kill_tree(proc)
-                break
-            mtime = executed.stat().st_mtime if executed.exists() else None
-            if mtime != seen:  # papermill rewrites the notebook at each cell; parse it only then
-                seen, cells = mtime, cell_progress(executed)
-            progress.update(job.name, cells, elapsed)
-            stop.wait(0.5)
+class Worker:
+    """A notebook's `python -m labs_lib.worker` process, writing into a staging folder next to the outputs.
+
+    It starts its kernel and imports at once and executes the notebook when `go` is called, so a worker made
+    ahead of its turn has paid both by then (a warm start). `cancel` stops it and removes its staging folder.
+    """
+
+    def __init__(self, job, opts, warm=True):
+        self.job, self.started = job, None
+        self.staging = Path(opts.out) / f".staging-{job.name}-{uuid.uuid4().hex[:8]}"
+        self.staging.mkdir(parents=True)
+        self.executed = self.staging / f"{job.name}.ipynb"
+        params = dict(job.params)
+        if job.takes_out_dir:
+            params["out_dir"] = str(self.staging.resolve())
+        cmd = [sys.executable, "-m", "labs_lib.worker", *([] if warm else ["--cold"]), str(job.path.resolve()),
+               str(self.executed.resolve()), json.dumps(params), str(job.path.parent.resolve())]
+        with open(self.staging / "run.log", "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                                         env=kernel_env(opts.backend), start_new_session=True)
+
+    def go(self):
+        """Let the notebook run; its seconds count from now."""
+        self.started = time.time()
+        try:
+            self.proc.stdin.write(b"go\n")
+            self.proc.stdin.close()
+        except OSError:  # the worker died while warming up: poll() reports it
+            pass
+
+    def cancel(self):
+        kill_tree(self.proc)
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+class WarmStarts:
+    """Workers for the jobs in `todo`, each started while the ones before it run: `ahead` of them at a time."""
+
+    def __init__(self, todo, opts, ahead):
+        self.todo, self.opts, self.ahead = list(todo), opts, ahead
+        self.waiting, self.next, self.lock, self.closed = {}, 0, threading.Lock(), False
+
+    def take(self, job):
+        """The worker of `job` (started now if it was not yet) after starting the next `ahead` jobs' workers."""
+        with self.lock:
+            worker = self.waiting.pop(job.name, None) or Worker(job, self.opts, warm=self.opts.warm_start)
+            self.next = max(self.next, self.todo.index(job) + 1)
+            while not self.closed and self.next < len(self.todo) and len(self.waiting) < self.ahead:
+                upcoming = self.todo[self.next]
+                self.waiting.setdefault(upcoming.name, Worker(upcoming, self.opts))
+                self.next += 1
+            return worker
+
+    def close(self):
+        """Stop the workers never taken (the run was interrupted)."""
+        with self.lock:
+            self.closed = True
+            for worker in self.waiting.values():
+                worker.cancel()
+            self.waiting.clear()
+
+
+def execute(job, opts, progress, stop, worker=None):
+    """Run one notebook (in `worker`, or a worker started now) and publish it; returns a Result."""
+    worker = worker or Worker(job, opts, warm=opts.warm_start)
+    worker.go()
+    proc, executed, started = worker.proc, worker.executed, worker.started
+    status, seen, cells = None, None, (0, 0)
+    while proc.poll() is None:
+        elapsed = time.time() - started
+        if stop.is_set():
+            status = "interrupted"
+        elif opts.timeout and elapsed > opts.timeout:
+            status = "timeout"
+        if status:
+            kill_tree(proc)
+            break
+        mtime = executed.stat().st_mtime if executed.exists() else None
+        if mtime != seen:  # papermill rewrites the notebook at each cell; parse it only then
+            seen, cells = mtime, cell_progress(executed)
+        progress.update(job.name, cells, elapsed)
+        stop.wait(0.5)
     seconds = time.time() - started
     if status == "interrupted":
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(worker.staging, ignore_errors=True)
         return Result(job.name, "interrupted", seconds, message="stopped; previous outputs kept")
-    return publish(job, opts, staging, executed, status or ("ok" if proc.returncode == 0 else "failed"), seconds)
+    return publish(job, opts, worker.staging, executed, status or ("ok" if proc.returncode == 0 else "failed"),
+                   seconds)
 
 
 def publish(job, opts, staging, executed, status, seconds):
@@ -390,9 +445,11 @@ def run(jobs, opts, stream=None):
         else:
             todo.append(job)
 
+    warm = WarmStarts(todo, opts, ahead=max(1, opts.jobs) if opts.warm_start else 0)
+
     def one(job):
         try:
-            result = execute(job, opts, progress, stop)
+            result = execute(job, opts, progress, stop, warm.take(job))
         except Exception as exc:  # noqa: BLE001 - one notebook's failure must not stop the others
             result = Result(job.name, "failed", message=f"runner error: {exc}")
         progress.finish(result)
@@ -414,6 +471,7 @@ def run(jobs, opts, stream=None):
                 Result(name, "interrupted", message="not started")
     finally:
         pool.shutdown(wait=True)
+        warm.close()
         signal.signal(signal.SIGTERM, previous)
     return [results[job.name] for job in jobs]
 

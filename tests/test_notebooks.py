@@ -83,6 +83,24 @@ def test_02_shows_zeros_flat_at_ln10_ones_exploding_and_symmetric_units(smoke_ru
     assert "SYNTHETIC" in metrics["values"]["observations"][0].upper()
 
 
+def table_rows(metrics_path):
+    """{table: rows} of a metrics.json, without timing columns (they differ run to run)."""
+    tables = json.loads(metrics_path.read_text())["tables"]
+    return {name: [{k: v for k, v in row.items() if "second" not in k} for row in t["rows"]]
+            for name, t in tables.items()}
+
+
+def test_a_warm_started_notebook_gives_the_same_tables_as_a_cold_started_one(smoke_runs, tmp_path):
+    """02 runs second in the smoke pack, so its kernel started and imported Keras and labs_lib ahead of its turn."""
+    out, result = smoke_runs["tensorflow"]
+    assert result.returncode == 0, result.stdout
+    cold = labs("run", "02_initialization", "--profile", "smoke", "--no-warm-start", "--out", str(tmp_path / "out"),
+                cwd=tmp_path)
+    assert cold.returncode == 0, cold.stdout + cold.stderr
+    name = "02_initialization/metrics.json"
+    assert table_rows(tmp_path / "out" / name) == table_rows(out / name)
+
+
 def test_committed_notebooks_carry_no_outputs():
     for name, path in runner.discover().items():
         nb = nbformat.read(str(path), as_version=4)

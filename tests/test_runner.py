@@ -20,7 +20,7 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from labs_lib import cli, runner
+from labs_lib import cli, runner, worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbfactory import make_notebook, make_pack  # noqa: E402
@@ -400,6 +400,7 @@ def test_progress_lines_and_summary_table_on_stdout(base):
 #   failing:      alpha raises, then gamma runs (--jobs 1)                      -> root "broken"
 #   hanging:      beta sleeps past --timeout                                    -> root "broken"
 #   interrupting: alpha sleeps; SIGTERM arrives while it is in its last cell    -> root "interrupted"
+#                 (and beta's worker, started ahead, waits for its turn)
 
 @pytest.fixture(scope="module")
 def troubles(base, tmp_path_factory):
@@ -418,8 +419,8 @@ def troubles(base, tmp_path_factory):
         started, total = runner.cell_progress(staged[0]) if staged else (0, 0)
         return total > 0 and started == total
 
-    stopping = start_labs(stop_root, stop_pack, "run", "alpha", "--profile", "smoke", "-p", "sleep=300",
-                          "--out", "out")
+    stopping = start_labs(stop_root, stop_pack, "run", "alpha", "beta", "--profile", "smoke", "-p", "sleep=300",
+                          "--out", "out")  # beta's worker is waiting for its turn when SIGTERM arrives
     failing = start_labs(broken_root, pack, "run", "alpha", "gamma", "--profile", "quick", "--jobs", "1",
                          "--out", "out")
     hanging = start_labs(broken_root, pack, "run", "beta", "--profile", "quick", "-p", "sleep=300",
@@ -515,7 +516,7 @@ def test_failed_and_timed_out_runs_leave_no_staging_folders(broken):
 def test_sigterm_exits_130(interrupted):
     assert interrupted.reached, shown(interrupted.result)
     assert interrupted.result.rc == 130, shown(interrupted.result)
-    assert summary_statuses(interrupted.result.stdout) == {"alpha": "interrupted"}
+    assert summary_statuses(interrupted.result.stdout) == {"alpha": "interrupted", "beta": "interrupted"}
 
 
 @notebook
@@ -531,8 +532,9 @@ def test_sigterm_leaves_no_staging_folder(interrupted):
 
 
 @notebook
-def test_sigterm_stops_papermill_and_the_kernel(interrupted):
+def test_sigterm_stops_papermill_the_kernel_and_the_worker_waiting_its_turn(interrupted):
     assert any("ipykernel" in p for p in interrupted.during), interrupted.during  # the check can see a kernel
+    assert any("labs_lib.worker" in p and "beta.ipynb" in p for p in interrupted.during), interrupted.during
     assert interrupted.leftovers == []
     assert interrupted.children == []
 
@@ -699,3 +701,76 @@ def test_an_unknown_requirement_is_a_usage_error(tmp_path):
 def test_every_shipped_profile_plans_every_notebook(profile):
     jobs = runner.plan(list(runner.discover()), profile)
     assert [job.name for job in jobs] == list(runner.discover())
+
+
+# ---------------------------------------------------------------- warm starts
+
+WHEN_CELLS = ['''import os, sys, time
+import psutil
+kernel_started = psutil.Process().create_time()
+preloaded = sorted(m for m in ("pandas", "labs_lib.reporting") if m in sys.modules)''',
+              '''import pandas as pd
+from labs_lib.reporting import Report
+report = Report("{name}", dict(profile=profile, sleep=sleep), out_dir)
+time.sleep(sleep)
+report.record(kernel_started=kernel_started, preloaded=preloaded, kernel_pid=os.getpid(), finished=time.time())
+report.save()''']
+
+
+def write_when_notebook(folder, name):
+    """A notebook that records when its kernel process started, which modules it found imported, and its end."""
+    params = 'profile: str = "full"  # profile label; in {smoke, quick, full, custom}\n' \
+             'sleep: float = 0.0  # seconds to sleep; in [0, 60]\nout_dir: str = ""  # output folder'
+    cells = [new_code_cell(params, metadata={"tags": ["parameters"]})]
+    cells += [new_code_cell(code.format(name=name)) for code in WHEN_CELLS]
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(Path(folder) / f"{name}.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def warm_and_cold(tmp_path_factory):
+    """One pack of three notebooks (the first two sleep), run with warm starts and with --no-warm-start."""
+    root = tmp_path_factory.mktemp("warm").resolve()
+    smoke = "first:\n  sleep: 4\nsecond:\n  sleep: 3\n"
+    pack = make_pack(root / "pack", names=(), profiles={"smoke": smoke, "quick": "", "full": ""})
+    for name in ("first", "second", "third"):
+        write_when_notebook(pack, name)
+    runs = {}
+    for mode, options in (("warm", []), ("cold", ["--no-warm-start"])):
+        result = run_labs(root, pack, "run", "--profile", "smoke", "--out", f"out-{mode}", *options)
+        assert result.rc == 0, shown(result)
+        runs[mode] = {name: read_json(root / f"out-{mode}" / name / "metrics.json")["values"]
+                      for name in ("first", "second", "third")}
+    return runs
+
+
+@notebook
+def test_warm_start_starts_the_next_kernel_and_its_imports_while_a_notebook_runs(warm_and_cold):
+    run = warm_and_cold["warm"]
+    assert run["second"]["kernel_started"] < run["first"]["finished"] - 2  # started while `first` slept
+    assert run["second"]["preloaded"] == ["labs_lib.reporting", "pandas"]  # the notebook's own imports, done ahead
+    assert run["third"]["kernel_started"] < run["second"]["finished"] - 1
+    assert len({r["kernel_pid"] for r in run.values()}) == 3  # still one kernel per notebook
+
+
+@notebook
+def test_no_warm_start_starts_each_kernel_at_its_turn_with_nothing_imported(warm_and_cold):
+    run = warm_and_cold["cold"]
+    for before, after in (("first", "second"), ("second", "third")):
+        assert run[after]["kernel_started"] > run[before]["finished"]
+    assert all(r["preloaded"] == [] for r in run.values())
+
+
+def test_imports_of_lists_a_notebooks_top_level_imports_and_skips_cells_with_magics(tmp_path):
+    cells = [new_code_cell("import numpy as np, json\nfrom labs_lib import data, plots\nx = 1"),
+             new_code_cell("%matplotlib inline\nimport never_seen"), new_markdown_cell("import not_code"),
+             new_code_cell("def f():\n    import inside_a_function\nfrom . import relative")]
+    nbformat.write(new_notebook(cells=cells), str(tmp_path / "nb.ipynb"))
+    assert worker.imports_of(tmp_path / "nb.ipynb") == ["numpy", "json", "labs_lib", "labs_lib.data", "labs_lib.plots"]
+
+
+def test_warm_up_code_imports_without_binding_names_and_ignores_a_missing_module():
+    namespace = {}
+    exec(worker.WARM_UP.format(names=["json", "no_such_module_here", "labs_lib.files"]), namespace)
+    assert set(namespace) == {"__builtins__"} and "labs_lib.files" in sys.modules
