@@ -237,7 +237,8 @@ def _fit_separately(model, data, *, epochs, batch_size, label, log_every, y_trai
     """The plain reference of fit_side_by_side: one compile and fit per net, as separate runs would do.
     EvaluateAtEpochs callbacks get each net's results under its name, as after a side-by-side fit."""
     optimizer = next(key for key, cls in OPTIMIZERS.items() if isinstance(model.optimizer, cls))
-    soft = isinstance(model.loss[0], keras.losses.CategoricalCrossentropy)
+    loss = model.loss[0] if isinstance(model.loss, (list, tuple)) else model.loss  # one net: a single loss
+    soft = isinstance(loss, keras.losses.CategoricalCrossentropy)
     frames = {}
     for name in model.output_names:
         net = compile_classifier(model.get_layer(name), float(model.optimizer.learning_rate), soft_targets=soft,

@@ -348,6 +348,18 @@ def test_plain_reference_trains_side_by_side_nets_one_fit_each_with_keras_defaul
         assert at.results[2][name]["loss"] == pytest.approx(training.evaluate(net, tiny.x_test, tiny.y_test)["loss"], rel=1e-4)
 
 
+def test_plain_reference_fits_a_one_net_side_by_side_model_with_soft_targets(tiny, monkeypatch):
+    """01's label-noise run: one net, target rows (Keras keeps a one-output model's loss as a single object)."""
+    monkeypatch.setenv("LABS_REFERENCE", "plain")
+    onehot = np.eye(10, dtype="float32")
+    soft = dataclasses.replace(tiny, y_train=onehot[tiny.y_train], y_val=onehot[tiny.y_val])
+    model = training.compile_classifier(models.side_by_side([side_net(tiny, 0, {})]), 0.01, soft_targets=True)
+    histories = training.fit_side_by_side(model, soft, epochs=2, batch_size=32, label="one")
+    net = model.get_layer("net_0")
+    assert isinstance(net.loss, keras.losses.CategoricalCrossentropy) and list(histories["net_0"].epoch) == [1, 2]
+    assert histories["net_0"].val_loss.iloc[-1] == pytest.approx(training.evaluate(net, tiny.x_val, tiny.y_val)["loss"], rel=1e-4)
+
+
 def test_plain_reference_refuses_an_unknown_mode(monkeypatch):
     monkeypatch.setenv("LABS_REFERENCE", "fast")
     with pytest.raises(ValueError, match="LABS_REFERENCE must be unset, empty or 'plain', got 'fast'"):
