@@ -40,12 +40,18 @@ def run_pack(notebooks, profile, backend, jobs=1, env=None, params=(), options=(
     return rows, wall, result.returncode, result.stdout + result.stderr
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def pack_parser(description):
+    """The options every pack benchmark takes: notebooks, --backend, --jobs, --profile."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", help="names or prefixes (default: all)")
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--profile", default="quick")
+    return parser
+
+
+def main(argv=None):
+    parser = pack_parser(__doc__)
     parser.add_argument("--target-pack", type=float, default=TARGET_PACK_S, help="seconds (default: 600)")
     parser.add_argument("--target-notebook", type=float, default=TARGET_NOTEBOOK_S, help="seconds, 0 = none (default: 120)")
     parser.add_argument("--keep", type=Path, default=None, help="write the reports there and keep them")

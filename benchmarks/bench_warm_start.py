@@ -7,20 +7,14 @@ its cells, as one `papermill` call per notebook does. Warm (the default): each n
 start, and import the notebook's modules, while the notebook before it runs. A notebook's seconds count from
 its turn to its end, so a warm start shows as fewer seconds per notebook and less wall time for the pack.
 """
-import argparse
 import os
 import sys
 
-from bench_quick_pack import run_pack
+from bench_quick_pack import pack_parser, run_pack
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("notebooks", nargs="*", help="names or prefixes (default: all)")
-    parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
-    parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--profile", default="quick")
-    args = parser.parse_args(argv)
+    args = pack_parser(__doc__).parse_args(argv)
     runs = {}
     for mode, options in (("cold", ["--no-warm-start"]), ("warm", [])):
         rows, wall, code, output = run_pack(args.notebooks, args.profile, args.backend, args.jobs, options=options)
