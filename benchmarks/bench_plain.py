@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-from bench_quick_pack import run_pack
+from bench_quick_pack import compare_packs
 
 TARGET_SPEEDUP = 3.0
 
@@ -30,26 +30,8 @@ def main(argv=None):
     parser.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
                         help="parameter override for both runs (repeatable)")
     args = parser.parse_args(argv)
-    runs = {}
-    for mode, env, options in (("plain", {"LABS_REFERENCE": "plain"}, ["--no-warm-start"]),
-                               ("labs_lib", {"LABS_REFERENCE": ""}, [])):
-        rows, wall, code, output = run_pack(args.notebooks, args.profile, args.backend, 1, env, args.params, options)
-        if code not in (0, 1):
-            sys.stderr.write(output)
-            return code
-        runs[mode] = ({name: (status, seconds) for name, status, seconds in rows}, wall)
-    print(f"labs run --profile {args.profile} --backend {args.backend} --jobs 1"
-          + "".join(f" -p {p}" for p in args.params) + f": {os.cpu_count()} CPUs")
-    print(f"{'notebook':22} {'plain s':>8} {'labs_lib s':>10} {'speed-up':>9} {'target':>7}")
-    for name, (status, plain_s) in runs["plain"][0].items():
-        ours_status, ours_s = runs["labs_lib"][0].get(name, ("missing", float("nan")))
-        flag = "" if status == ours_status == "ok" else f"  ({status} / {ours_status})"
-        ratio = plain_s / ours_s
-        print(f"{name:22} {plain_s:>8.1f} {ours_s:>10.1f} {ratio:>8.2f}x {TARGET_SPEEDUP:>6.1f}x"
-              + ("" if ratio >= TARGET_SPEEDUP else "  under") + flag)
-    (_, plain_wall), (_, ours_wall) = runs["plain"], runs["labs_lib"]
-    print(f"{'whole pack (wall)':22} {plain_wall:>8.1f} {ours_wall:>10.1f} {plain_wall / ours_wall:>8.2f}x")
-    return 0
+    return compare_packs(args, [("plain", {"LABS_REFERENCE": "plain"}, ["--no-warm-start"]),
+                                ("labs_lib", {"LABS_REFERENCE": ""}, [])], params=args.params, target=TARGET_SPEEDUP)
 
 
 if __name__ == "__main__":

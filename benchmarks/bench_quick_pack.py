@@ -40,6 +40,32 @@ def run_pack(notebooks, profile, backend, jobs=1, env=None, params=(), options=(
     return rows, wall, result.returncode, result.stdout + result.stderr
 
 
+def compare_packs(args, modes, jobs=1, params=(), target=None):
+    """Run the pack once per (label, env, options) of `modes`, the reference first, and print each notebook's
+    seconds side by side with the reference's over the other's (and `target`, the speed-up to reach, if given).
+    Returns the exit status."""
+    runs = {}
+    for label, env, options in modes:
+        rows, wall, code, output = run_pack(args.notebooks, args.profile, args.backend, jobs, env, params, options)
+        if code not in (0, 1):
+            sys.stderr.write(output)
+            return code
+        runs[label] = ({name: (status, seconds) for name, status, seconds in rows}, wall)
+    (ref, (ref_rows, ref_wall)), (other, (rows, wall)) = runs.items()
+    w1, w2 = max(8, len(ref) + 2), max(8, len(other) + 2)
+    print(f"labs run --profile {args.profile} --backend {args.backend} --jobs {jobs}"
+          + "".join(f" -p {p}" for p in params) + f": {os.cpu_count()} CPUs")
+    print(f"{'notebook':22} {ref + ' s':>{w1}} {other + ' s':>{w2}} {'speed-up':>9}" + (f" {'target':>7}" if target else ""))
+    for name, (status, ref_s) in ref_rows.items():
+        other_status, other_s = rows.get(name, ("missing", float("nan")))
+        flag = "" if status == other_status == "ok" else f"  ({status} / {other_status})"
+        ratio = ref_s / other_s
+        print(f"{name:22} {ref_s:>{w1}.1f} {other_s:>{w2}.1f} {ratio:>8.2f}x"
+              + (f" {target:>6.1f}x" + ("" if ratio >= target else "  under") if target else "") + flag)
+    print(f"{'whole pack (wall)':22} {ref_wall:>{w1}.1f} {wall:>{w2}.1f} {ref_wall / wall:>8.2f}x")
+    return 0
+
+
 def pack_parser(description):
     """The options every pack benchmark takes: notebooks, --backend, --jobs, --profile."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -272,14 +272,14 @@ def first_error(nb_path):
 
 
 def kernel_env(backend):
-    """Environment for the papermill process and its kernel."""
+    """Environment for a notebook's worker process and its kernel."""
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     env.pop("MPLBACKEND", None)  # Agg would drop inline figures from the executed notebook
     return env
 
 
 def kill_tree(proc):
-    """Stop a papermill process and its kernel (which runs in a session of its own)."""
+    """Stop a worker process and its kernel (which runs in a session of its own)."""
     try:
         import psutil
         children = psutil.Process(proc.pid).children(recursive=True)
@@ -301,7 +301,7 @@ class Worker:
     """
 
     def __init__(self, job, opts, warm=True):
-        self.job, self.started = job, None
+        self.started = None
         self.staging = Path(opts.out) / f".staging-{job.name}-{uuid.uuid4().hex[:8]}"
         self.staging.mkdir(parents=True)
         self.executed = self.staging / f"{job.name}.ipynb"
@@ -329,10 +329,12 @@ class Worker:
 
 
 class WarmStarts:
-    """Workers for the jobs in `todo`, each started while the ones before it run: `ahead` of them at a time."""
+    """Workers for the jobs in `todo`, each started while the ones before it run: as many ahead as run at once
+    (none with opts.warm_start off: then each worker starts at its turn, and imports nothing ahead)."""
 
-    def __init__(self, todo, opts, ahead):
-        self.todo, self.opts, self.ahead = list(todo), opts, ahead
+    def __init__(self, todo, opts):
+        self.todo, self.opts = list(todo), opts
+        self.ahead = max(1, opts.jobs) if opts.warm_start else 0
         self.waiting, self.next, self.lock, self.closed = {}, 0, threading.Lock(), False
 
     def take(self, job):
@@ -341,8 +343,8 @@ class WarmStarts:
             worker = self.waiting.pop(job.name, None) or Worker(job, self.opts, warm=self.opts.warm_start)
             self.next = max(self.next, self.todo.index(job) + 1)
             while not self.closed and self.next < len(self.todo) and len(self.waiting) < self.ahead:
-                upcoming = self.todo[self.next]
-                self.waiting.setdefault(upcoming.name, Worker(upcoming, self.opts))
+                upcoming = self.todo[self.next]  # each job is reached once: `next` only grows
+                self.waiting[upcoming.name] = Worker(upcoming, self.opts)
                 self.next += 1
             return worker
 
@@ -355,9 +357,8 @@ class WarmStarts:
             self.waiting.clear()
 
 
-def execute(job, opts, progress, stop, worker=None):
-    """Run one notebook (in `worker`, or a worker started now) and publish it; returns a Result."""
-    worker = worker or Worker(job, opts, warm=opts.warm_start)
+def execute(job, worker, opts, progress, stop):
+    """Run one notebook in its `worker` (see WarmStarts.take) and publish it; returns a Result."""
     worker.go()
     proc, executed, started = worker.proc, worker.executed, worker.started
     status, seen, cells = None, None, (0, 0)
@@ -445,11 +446,11 @@ def run(jobs, opts, stream=None):
         else:
             todo.append(job)
 
-    warm = WarmStarts(todo, opts, ahead=max(1, opts.jobs) if opts.warm_start else 0)
+    warm = WarmStarts(todo, opts)
 
     def one(job):
         try:
-            result = execute(job, opts, progress, stop, warm.take(job))
+            result = execute(job, warm.take(job), opts, progress, stop)
         except Exception as exc:  # noqa: BLE001 - one notebook's failure must not stop the others
             result = Result(job.name, "failed", message=f"runner error: {exc}")
         progress.finish(result)

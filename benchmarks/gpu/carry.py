@@ -36,22 +36,21 @@ def split(source, prefix, limit_mib=60):
     manifest = {p.relative_to(source).as_posix(): {"size": p.stat().st_size, "sha256": sha256(p)} for p in files}
     folders, used = [], limit  # `used` = limit forces a first folder
     for path in files:
-        rel, offset, size = path.relative_to(source).as_posix(), 0, path.stat().st_size
-        part = 0
+        rel, size = path.relative_to(source).as_posix(), path.stat().st_size
+        left, part = size, 0
         with open(path, "rb") as f:
-            while offset < size or size == 0:
+            while True:
                 if used >= limit:
                     folders.append(Path(f"{prefix}-{len(folders) + 1}"))
                     shutil.rmtree(folders[-1], ignore_errors=True)
                     folders[-1].mkdir(parents=True)
                     used = 0
-                take = min(size - offset, limit - used)
-                whole = offset == 0 and take == size
-                target = folders[-1] / (rel if whole else f"{rel}.part{part:03d}")
+                take = min(left, limit - used)
+                target = folders[-1] / (rel if take == size else f"{rel}.part{part:03d}")  # whole, or a piece
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(f.read(take))
-                offset, used, part = offset + take, used + take, part + 1
-                if size == 0:
+                left, used, part = left - take, used + take, part + 1
+                if not left:
                     break
     for folder in folders:
         (folder / MANIFEST).write_text(json.dumps({"folders": len(folders), "files": manifest}, indent=1))
