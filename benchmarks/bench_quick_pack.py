@@ -28,7 +28,7 @@ def run_pack(notebooks, profile, backend, jobs=1, env=None, params=(), options=(
     keep: a folder for the reports instead (kept, so that a run cut short leaves its finished notebooks)."""
     folder = contextlib.nullcontext(str(keep)) if keep else tempfile.TemporaryDirectory(prefix="bench-pack-")
     with folder as out:
-        cmd = [sys.executable, "-m", "labs_lib.cli", "run", *notebooks, "--profile", profile, "--backend", backend,
+        cmd = [sys.executable, "-m", "labs_tools.cli", "run", *notebooks, "--profile", profile, "--backend", backend,
                "--jobs", str(jobs), "--out", out, *[arg for p in params for arg in ("-p", p)], *options]
         started = time.perf_counter()
         result = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **(env or {})))

@@ -1,6 +1,22 @@
-"""dl-labs helper package: data, models, training, diagnostics, plots, reporting, runner.
+"""dl-labs helper package: what the notebooks import and students read.
 
-Importing it is cheap (no Keras): the runner and the CLI use it before any kernel starts.
+The lessons' modules, in the order data flows through an experiment:
+
+    data            datasets (load, Dataset, random labels, target functions)
+    models          MLPs, CNNs and regressors; nets trained side by side
+    layers          batch normalization written out (notebook 05)
+    regularization  weight penalties, input and label noise, augmentation
+    training        compile, fit, evaluate; seeds; early stopping; TensorBoard
+    loops           compiled full-batch training (notebooks 06, 07)
+    lowlevel        a softmax network in TensorFlow's low-level API (notebook 04)
+    diagnostics     activations, gradients, Hessians, trajectories, sharpness
+    plots           the figures
+    reporting       a notebook's start (`Report.start`), figures, tables and metrics.json
+
+Under the hood, not needed to follow a lesson: `_data_sources` (dataset files, checksums, downloads) and
+`shared/` (the parameters-cell contract, atomic file writes, tables as LaTeX), which the instructors' tooling
+(`labs_tools`: the `labs` command, runner, PDF reports, gallery) uses too. This package never imports
+`labs_tools`. Importing it is cheap (no Keras).
 """
 import os
 from pathlib import Path

@@ -61,7 +61,7 @@ def weight_stats(model):
 
 # --------------------------------------------------------------------------- losses and gradients
 
-def mean_cross_entropy(y, logits):
+def cross_entropy(y, logits):
     """Sparse categorical cross-entropy from logits, averaged over the batch (the default loss here).
 
     A sum divided by N, not keras.ops.mean: under JAX, Keras 3.15 computes means in float32 even for float64.
@@ -72,7 +72,7 @@ def mean_cross_entropy(y, logits):
 
 def _objective(loss_fn, y, logits, extra_losses):
     """loss_fn(y, logits) plus the model's own losses (weight penalties), in the loss's dtype."""
-    loss = (loss_fn or mean_cross_entropy)(y, logits)
+    loss = (loss_fn or cross_entropy)(y, logits)
     for extra in extra_losses:
         loss = loss + keras.ops.cast(extra, loss.dtype)
     return loss
@@ -680,7 +680,7 @@ def interpolation_curve(model, weights_a, weights_b, alphas, sets, batch_size=40
             model.set_weights(interpolate(weights_a, weights_b, float(alpha)))
             row = {"alpha": float(alpha)}
             for name, (x, y) in sets.items():
-                measured = logit_metrics(predict_logits(model, x, batch_size), y)
+                measured = logit_metrics(y, predict_logits(model, x, batch_size))
                 row[f"{name}_loss"], row[f"{name}_accuracy"] = measured["loss"], measured["accuracy"]
             rows.append(row)
     finally:

@@ -11,8 +11,6 @@ import keras
 import numpy as np
 import pandas as pd
 
-from labs_lib.training import plain_reference
-
 OBJECTIVES = ("loss", "grad_norm")
 
 
@@ -134,19 +132,6 @@ def _jax_trainer(model, optimizer, loss_fn, x, y, objective):
     return call
 
 
-def plain_trainer(model, optimizer, x, y, loss="mse"):
-    """The plain reference of `trainer` (LABS_REFERENCE=plain, benchmarks only): run(n) is one model.fit of n
-    full-batch epochs, a Python round trip per epoch; gradient norms are not measured (NaN)."""
-    n_outputs = len(model.outputs)
-    model.compile(optimizer=optimizer, loss=loss if n_outputs == 1 else [loss] * n_outputs)
-    targets = y if n_outputs == 1 else [y] * n_outputs
-
-    def call(n):
-        history = model.fit(x, targets, batch_size=len(x), epochs=int(n), shuffle=False, verbose=0)
-        return np.asarray(history.history["loss"]), np.full(int(n), np.nan)
-    return call
-
-
 def fit_full_batch(model, optimizer, x, y, *, epochs, loss="mse", objective="loss", converged=None, chunk=1000,
                    label="model"):
     """Full-batch training for up to `epochs` steps, `chunk` steps per compiled call.
@@ -155,8 +140,7 @@ def fit_full_batch(model, optimizer, x, y, *, epochs, loss="mse", objective="los
     (history, converged_epoch): history has one row per epoch run (epoch, loss, grad_norm, seconds since
     the start, at chunk ends), converged_epoch is the first epoch at which the rule held (None if never).
     """
-    run = plain_trainer(model, optimizer, x, y, loss) if objective == "loss" and plain_reference() else \
-        trainer(model, optimizer, x, y, loss, objective)
+    run = trainer(model, optimizer, x, y, loss, objective)
     losses, norms, seconds, start, hit = [], [], [], time.perf_counter(), None
     while len(losses) < epochs:
         n = min(chunk, epochs - len(losses))

@@ -37,13 +37,13 @@ def log_softmax(logits):
     return shifted - tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=-1, keepdims=True))
 
 
-def cross_entropy(logits, labels):
+def cross_entropy(labels, logits):
     """Mean of -log softmax(z)[y] over the batch (nats); labels are integer classes."""
     picked = tf.gather(log_softmax(logits), tf.cast(labels, tf.int32), axis=1, batch_dims=1)
     return -tf.reduce_mean(picked)
 
 
-def accuracy(logits, labels):
+def accuracy(labels, logits):
     """Fraction of rows whose largest logit is the label."""
     hits = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.cast(labels, tf.int32))
     return tf.reduce_mean(tf.cast(hits, tf.float32))
@@ -98,7 +98,7 @@ def sgd_steps(params, lr, kind=None, strength=0.0):
         for i in tf.range(tf.shape(batches)[0]):
             xb, yb = tf.gather(x, batches[i]), tf.gather(y, batches[i])
             with tf.GradientTape() as tape:
-                objective = cross_entropy(forward(params, xb), yb) + penalty(params, kind, strength)
+                objective = cross_entropy(yb, forward(params, xb)) + penalty(params, kind, strength)
             for v, g in zip(variables, tape.gradient(objective, variables)):
                 v.assign_sub(lr * g)
     return run
@@ -107,8 +107,8 @@ def sgd_steps(params, lr, kind=None, strength=0.0):
 def evaluate(params, x, y, kind=None, strength=0.0):
     """{loss (cross-entropy), accuracy, objective (loss + penalty)} on (x, y) as floats."""
     logits = forward(params, x)
-    loss = float(cross_entropy(logits, y))
-    return {"loss": loss, "accuracy": float(accuracy(logits, y)), "objective": loss + float(penalty(params, kind, strength))}
+    loss = float(cross_entropy(y, logits))
+    return {"loss": loss, "accuracy": float(accuracy(y, logits)), "objective": loss + float(penalty(params, kind, strength))}
 
 
 def batch_indices(n, batch_size, epochs, seed=0):

@@ -21,7 +21,7 @@ def weight_penalty(kind, strength):
     return keras.regularizers.L1(strength) if kind == "l1" else keras.regularizers.L2(strength)
 
 
-def penalty(kind, strength, kernels):
+def penalty(kernels, kind, strength):
     """The penalty a list of weight arrays adds to the loss, computed with numpy (a reference)."""
     total = sum(np.abs(k).sum() if kind == "l1" else np.square(k).sum() for k in kernels)
     return strength * float(total)

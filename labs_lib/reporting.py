@@ -3,7 +3,6 @@
 Every file is written under a temporary name and renamed, so a reader never sees half a file.
 """
 import io
-import json
 import os
 import platform
 import sys
@@ -12,11 +11,10 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 
 from labs_lib import PROJECT_ROOT, __version__
-from labs_lib.files import atomic_write  # noqa: F401 - part of this module's API
+from labs_lib.shared.files import atomic_write, to_json
+from labs_lib.shared.latex import register_latex_tables
 
 FIGURE_FORMATS = ("png", "pdf")  # PNG for screens and the gallery, PDF (vector) for print
 
@@ -24,27 +22,6 @@ FIGURE_FORMATS = ("png", "pdf")  # PNG for screens and the gallery, PDF (vector)
 def reports_dir():
     """Where outputs land: $LABS_REPORTS_DIR, else reports/ at the project root."""
     return Path(os.environ.get("LABS_REPORTS_DIR") or PROJECT_ROOT / "reports")
-
-
-def to_json(obj):
-    """JSON text for results holding numpy scalars/arrays, paths and NaN (written as null)."""
-    return json.dumps(_plain(obj), indent=2, allow_nan=False) + "\n"
-
-
-def _plain(obj):
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, np.generic):
-        return _plain(obj.item())
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def versions():
@@ -85,6 +62,28 @@ class Report:
         self.datasets = {}
         self.tables, self.figures, self.values = {}, [], {}
         register_latex_tables()
+
+    @classmethod
+    def start(cls, notebook, namespace):
+        """A notebook's set-up, in one call after its parameters cell: `report = Report.start(name, globals())`.
+
+        Checks the parameter values (same message as the runner for a bad one), sets the figure theme and,
+        for a notebook with a `tensorboard` parameter, where training writes TensorBoard logs (said if on).
+        """
+        from labs_lib import plots
+        from labs_lib.shared.params import bind
+
+        values = bind(notebook, namespace)
+        report = cls(notebook, values, values.get("out_dir", ""))
+        plots.set_theme()
+        if "tensorboard" in values:
+            from labs_lib import training
+
+            on = values["tensorboard"]
+            note = training.tensorboard_logs(report.out_dir / "tensorboard" if on else None)
+            if on:
+                print(note)
+        return report
 
     def dataset(self, ds, used_for=""):
         """Record a dataset the run used (title, provenance, split sizes) and return it. used_for: which part
@@ -168,76 +167,6 @@ def show_figure(fig, name, caption, number):
     if caption:
         display(Markdown(f"*Figure {number}. {caption}*"), metadata={"labs": {"role": "caption"}})
     plt.close(fig)
-
-
-def latex_table(df):
-    """A DataFrame as a booktabs LaTeX table, captioned with df.attrs["caption"]; long ones as a longtable."""
-    show_index = not isinstance(df.index, pd.RangeIndex) or df.index.name is not None
-    names = ["" if n is None else n for n in df.index.names]  # an unnamed index gets a blank header
-    frame = df.reset_index(names=names, allow_duplicates=True) if show_index else df
-    columns = "".join("r" if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) else "l"
-                      for t in frame.dtypes)
-    if frame.shape[1] > WIDE_TABLE_COLUMNS and len(frame) < frame.shape[1] / 2 and columns[0] == "l":
-        frame = frame.set_index(frame.columns[0]).T.reset_index()  # few rows, many columns: one row per column
-        frame.columns = ["", *frame.columns[1:]]
-        columns = "l" + "r" * (frame.shape[1] - 1)
-    header = " & ".join(latex_escape(column_label(c)) for c in frame.columns) + r" \\"
-    rows = [" & ".join(latex_escape(format_cell(v)) for v in row) + r" \\" for row in frame.itertuples(index=False)]
-    caption = latex_escape(df.attrs.get("caption", ""))
-    if len(rows) > LONG_TABLE_ROWS:
-        cap = rf"\caption{{{caption}}}\\" if caption else ""
-        return "\n".join([r"{\footnotesize", rf"\begin{{longtable}}{{{columns}}}", cap, r"\toprule", header, r"\midrule",
-                          r"\endhead", *rows, r"\bottomrule", r"\end{longtable}}"])
-    cap = [rf"\caption{{{caption}}}"] if caption else []
-    return "\n".join([r"\begin{table}[H]\centering\small", *cap, r"\begin{adjustbox}{max width=\linewidth}",
-                      rf"\begin{{tabular}}{{{columns}}}", r"\toprule", header, r"\midrule", *rows, r"\bottomrule",
-                      r"\end{tabular}", r"\end{adjustbox}", r"\end{table}"])
-
-
-LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-WIDE_TABLE_COLUMNS = 8  # wider tables with under half as many rows as columns are printed transposed
-LONG_TABLE_ROWS = 40  # longer tables break across pages (longtable) instead of shrinking to fit one
-
-
-def latex_escape(text):
-    """Plain text made safe for LaTeX (its ten special characters escaped)."""
-    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in text)
-
-
-def column_label(column):
-    """A column name as text; the levels of a MultiIndex column joined by spaces ("test_accuracy 0.01")."""
-    if isinstance(column, tuple):
-        return " ".join(str(level) for level in column if str(level))
-    return str(column)
-
-
-def format_cell(value):
-    """A table cell as text: 4 significant digits, scientific notation for very small or large numbers."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "–"
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def register_latex_tables():
-    """Give DataFrames a text/latex form in this kernel (next to pandas' HTML), which nbconvert's PDF uses."""
-    from IPython import get_ipython
-    shell = get_ipython()
-    if shell is not None:
-        shell.display_formatter.formatters["text/latex"].for_type(pd.DataFrame, latex_or_none)
-
-
-def latex_or_none(df):
-    """latex_table for the display formatter: a table it cannot typeset warns and falls back to plain text in PDFs,
-    never stopping the notebook."""
-    try:
-        return latex_table(df)
-    except Exception as exc:  # noqa: BLE001 - a display form must not break the run
-        import warnings
-        warnings.warn(f"no LaTeX form for this table ({type(exc).__name__}: {exc}); PDFs show it as plain text")
-        return None
 
 
 def show_source(*functions):

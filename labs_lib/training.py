@@ -1,11 +1,10 @@
 """Training helpers: seeding, compiling a classifier, fitting with a quiet log, evaluating.
 
-Histories come back as pandas DataFrames, one row per epoch.
+Histories come back as pandas DataFrames, one row per epoch. Loss helpers take (labels, logits), the order
+of Keras losses (y_true, y_pred), here and in every module of the package.
 """
 import math
-import os
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -39,23 +38,6 @@ def execution_steps(divisor_of=None):
     return math.gcd(steps, int(divisor_of)) if divisor_of else steps
 
 
-REFERENCE_MODES = ("", "plain")
-
-
-def plain_reference():
-    """True when LABS_REFERENCE=plain: train the plain way past lab reports did, for benchmarks/bench_plain.py.
-
-    Then compile_classifier uses steps_per_execution 1, fit validates with Keras's validation_data, predict_logits
-    calls model.predict, fit_side_by_side fits each net on its own (unless it has callbacks other than
-    EvaluateAtEpochs) and loops.fit_full_batch runs one model.fit epoch per full-batch step. Results are not
-    those of the normal runs.
-    """
-    mode = os.environ.get("LABS_REFERENCE", "")
-    if mode not in REFERENCE_MODES:
-        raise ValueError(f"LABS_REFERENCE must be unset, empty or 'plain', got {mode!r}")
-    return mode == "plain"
-
-
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
 
 
@@ -71,7 +53,7 @@ def compile_classifier(model, lr=1e-3, steps_per_execution=None, soft_targets=Fa
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {{{', '.join(OPTIMIZERS)}}}, got {optimizer!r}")
     if steps_per_execution is None:
-        steps_per_execution = 1 if plain_reference() else execution_steps()
+        steps_per_execution = execution_steps()
     loss = keras.losses.CategoricalCrossentropy if soft_targets else keras.losses.SparseCategoricalCrossentropy
     xent = keras.metrics.CategoricalCrossentropy if soft_targets else keras.metrics.SparseCategoricalCrossentropy
 
@@ -165,12 +147,12 @@ class Validation(keras.callbacks.Callback):
         if isinstance(outputs, list):
             total = penalty
             for name, logits, y in zip(self.model.output_names, outputs, self.y):
-                measured = logit_metrics(logits, y)
+                measured = logit_metrics(y, logits)
                 logs[f"val_{name}_cross_entropy"], logs[f"val_{name}_accuracy"] = measured["loss"], measured["accuracy"]
                 total += measured["loss"]
             logs["val_loss"] = total
         else:
-            measured = logit_metrics(outputs, self.y)
+            measured = logit_metrics(self.y, outputs)
             logs["val_loss"], logs["val_cross_entropy"] = measured["loss"] + penalty, measured["loss"]
             logs["val_accuracy"] = measured["accuracy"]
 
@@ -183,11 +165,14 @@ def fit(model, data, *, epochs, batch_size, label="model", log_every=None, callb
     optimizer minimizes (cross-entropy plus any weight penalty), so losses compare across runs.
     """
     log = EpochLog(label, epochs, log_every)
-    plain = plain_reference()
     history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, verbose=0,
-                        validation_data=(data.x_val, data.y_val) if plain else None,
-                        callbacks=[*([] if plain else [Validation(data.x_val, data.y_val)]), log,
-                                   *tensorboard_callbacks(label), *callbacks])
+                        callbacks=[Validation(data.x_val, data.y_val), log, *tensorboard_callbacks(label),
+                                   *callbacks])
+    return history_frame(history, log)
+
+
+def history_frame(history, log):
+    """A Keras History as fit's DataFrame: cross-entropy as loss, the penalized loss as objective, seconds."""
     frame = pd.DataFrame(history.history)
     if "cross_entropy" in frame:
         frame = frame.rename(columns={"loss": "objective", "val_loss": "val_objective",
@@ -210,9 +195,6 @@ def fit_side_by_side(model, data, *, epochs, batch_size, label="side by side", l
     unknown = sorted(set(y_train) - set(names))
     if unknown:
         raise ValueError(f"y_train names nets {unknown} that the model does not have; its nets are {names}")
-    if plain_reference() and all(isinstance(cb, EvaluateAtEpochs) for cb in callbacks):
-        return _fit_separately(model, data, epochs=epochs, batch_size=batch_size, label=label, log_every=log_every,
-                               y_train=y_train, callbacks=callbacks)
     single = len(names) == 1  # Keras names a one-output model's metrics without the output's name
     targets = [y_train.get(name, data.y_train) for name in names]
     log = EpochLog(label, epochs, log_every)
@@ -230,26 +212,6 @@ def fit_side_by_side(model, data, *, epochs, batch_size, label="side by side", l
         frame["seconds"] = log.seconds
         frames[name] = frame[["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "objective", "val_objective",
                               "seconds"]]
-    return frames
-
-
-def _fit_separately(model, data, *, epochs, batch_size, label, log_every, y_train, callbacks):
-    """The plain reference of fit_side_by_side: one compile and fit per net, as separate runs would do.
-    EvaluateAtEpochs callbacks get each net's results under its name, as after a side-by-side fit."""
-    optimizer = next(key for key, cls in OPTIMIZERS.items() if isinstance(model.optimizer, cls))
-    loss = model.loss[0] if isinstance(model.loss, (list, tuple)) else model.loss  # one net: a single loss
-    soft = isinstance(loss, keras.losses.CategoricalCrossentropy)
-    frames = {}
-    for name in model.output_names:
-        net = compile_classifier(model.get_layer(name), float(model.optimizer.learning_rate), soft_targets=soft,
-                                 optimizer=optimizer)
-        own = replace(data, y_train=y_train[name]) if name in y_train else data
-        clones = [EvaluateAtEpochs(cb.x, cb.y, cb.epochs) for cb in callbacks]
-        frames[name] = fit(net, own, epochs=epochs, batch_size=batch_size, label=f"{label}: {name}", log_every=log_every,
-                           callbacks=clones)
-        for cb, clone in zip(callbacks, clones):
-            for epoch, measured in clone.results.items():
-                cb.results.setdefault(epoch, {})[name] = measured
     return frames
 
 
@@ -276,9 +238,6 @@ def predict_logits(model, x, batch_size=4096):
     x = np.asarray(x)
     if len(x) == 0:
         raise ValueError("x must hold at least one example, got 0")
-    if plain_reference():
-        outputs = model.predict(x, batch_size=batch_size, verbose=0)
-        return [np.asarray(o) for o in outputs] if isinstance(outputs, (list, tuple)) else np.asarray(outputs)
     parts = [model.predict_on_batch(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
     if isinstance(parts[0], (list, tuple)):
         return [np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(len(parts[0]))]
@@ -292,20 +251,20 @@ def evaluate(model, x, y, batch_size=4096):
     """
     if len(x) == 0:
         return {"loss": float("nan"), "accuracy": float("nan")}
-    return logit_metrics(predict_logits(model, x, batch_size), y)
+    return logit_metrics(y, predict_logits(model, x, batch_size))
 
 
-def logit_metrics(logits, labels):
+def logit_metrics(labels, logits):
     """{"loss": mean cross-entropy (see cross_entropy), "accuracy": share of argmax(logits) == label}.
 
     labels: integer labels (N,), or target rows (N, classes), whose argmax is the label for accuracy.
     """
     logits, labels = np.asarray(logits), np.asarray(labels)
     hard = labels.argmax(axis=1) if labels.ndim == 2 else labels
-    return {"loss": cross_entropy(logits, labels), "accuracy": float((logits.argmax(axis=1) == hard).mean())}
+    return {"loss": cross_entropy(labels, logits), "accuracy": float((logits.argmax(axis=1) == hard).mean())}
 
 
-def cross_entropy(logits, labels):
+def cross_entropy(labels, logits):
     """Mean cross-entropy (nats) under softmax(logits), numpy float64, stable (log-sum-exp).
 
     labels: integer labels (N,), or target rows (N, classes) for -sum(t log p) per example.
@@ -357,7 +316,7 @@ class EarlyStopping(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         previous, self.step = self.step, self.epoch_start + batch + 1
         if self.step // self.check_every > previous // self.check_every:
-            val_loss = cross_entropy(predict_logits(self.model, self.x_val), self.y_val)
+            val_loss = cross_entropy(self.y_val, predict_logits(self.model, self.x_val))
             self.rows.append({"step": self.step, "val_loss": val_loss})
             if self.rule.update(val_loss):
                 self.stopped_step = self.step
@@ -390,4 +349,4 @@ class EvaluateAtEpochs(keras.callbacks.Callback):
                 self.results[epoch + 1] = self.metrics(outputs)
 
     def metrics(self, logits):
-        return logit_metrics(logits, self.y)
+        return logit_metrics(self.y, logits)

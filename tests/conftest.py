@@ -1,8 +1,11 @@
-"""Shared test set-up: real data from ../shared/data when it exists, TensorFlow backend by default."""
+"""Shared test set-up: real data from ../shared/data when it exists, TensorFlow backend by default, and the
+tiny generated notebooks of the runner and PDF tests (fixture `nbmaker`)."""
 import os
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -25,3 +28,64 @@ def real_data():
     if path is None:
         pytest.skip("real datasets not available: set LABS_DATA_DIR to a folder laid out like shared/data")
     return path
+
+
+# ---------------------------------------------------------------- generated notebooks
+
+PARAMETERS = '''profile: str = "full"  # profile label; in {smoke, quick, full, custom}
+n: int = 3  # points to plot; in [1, 100]
+fail: bool = False  # raise an error in the last cell
+sleep: float = 0.0  # seconds to sleep before finishing; in [0, 600]
+out_dir: str = ""  # output folder ("" = reports/<name>)'''
+
+BODY = '''import time
+import matplotlib.pyplot as plt
+import pandas as pd
+from labs_lib.reporting import Report
+report = Report("{name}", dict(profile=profile, n=n, fail=fail, sleep=sleep), out_dir)
+fig, ax = plt.subplots()
+ax.plot(range(n))
+report.figure(fig, "line", caption="a line")
+report.table("points", pd.DataFrame({{"x": range(n)}}))'''
+
+FINISH = '''time.sleep(sleep)
+if fail:
+    raise RuntimeError("deliberate failure in {name}")
+report.save()'''
+
+
+def make_notebook(folder, name, requires=()):
+    """Write folder/<name>.ipynb: a parameters cell, a figure, a table, metrics.json; `requires`: labs.requires."""
+    param_cell = new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]})
+    nb = new_notebook(cells=[new_markdown_cell(f"# Test notebook {name}"), param_cell,
+                             new_code_cell(BODY.format(name=name)), new_code_cell(FINISH.format(name=name))])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if requires:
+        nb.metadata["labs"] = {"requires": list(requires)}
+    path = Path(folder) / f"{name}.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+def make_pack(folder, names=("aa_ok", "bb_ok"), profiles=None):
+    """A notebooks folder with the given notebooks and profiles/<profile>.yaml files."""
+    folder = Path(folder)
+    (folder / "profiles").mkdir(parents=True, exist_ok=True)
+    for name in names:
+        make_notebook(folder, name)
+    for profile, text in (profiles or {"smoke": "", "quick": "", "full": ""}).items():
+        (folder / "profiles" / f"{profile}.yaml").write_text(text)
+    return folder
+
+class NotebookMaker:
+    """Small notebooks built on the fly for runner and PDF tests (no Keras: they start fast)."""
+
+    PARAMETERS = PARAMETERS
+    notebook = staticmethod(make_notebook)
+    pack = staticmethod(make_pack)
+
+
+@pytest.fixture(scope="session")
+def nbmaker():
+    """NotebookMaker: .notebook(folder, name, requires) and .pack(folder, names, profiles) write notebooks."""
+    return NotebookMaker()

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from labs_lib import data
+from labs_lib import _data_sources as sources
 from labs_lib.data import ChecksumError, DatasetNotFoundError, load, read_idx, safe_extract
 
 DEAD_URL = "http://127.0.0.1:9/"  # the discard port: refused at once, never waits on the network
@@ -49,7 +50,7 @@ def fake_idx_dataset(folder: Path, n_train=100, n_test=20, seed=0) -> dict:
         "x_test": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
         "y_test": (np.arange(n_test) % 10).astype(np.uint8),
     }
-    for key, file in data._IDX_FILES["mnist"].items():
+    for key, file in sources._IDX_FILES["mnist"].items():
         write_idx(folder / file.name, arrays[key])
     return arrays
 
@@ -57,22 +58,22 @@ def fake_idx_dataset(folder: Path, n_train=100, n_test=20, seed=0) -> dict:
 def patch_mnist(monkeypatch, source: Path, urls=None, n_train=100, n_test=20):
     """Point the MNIST registry at fake files in `source`: their hashes, and optionally URLs."""
     files = {}
-    for key, file in data._IDX_FILES["mnist"].items():
+    for key, file in sources._IDX_FILES["mnist"].items():
         mirrors = tuple(u + file.name for u in urls) if urls is not None else file.urls
         files[key] = replace(file, sha256=sha256(source / file.name), urls=mirrors)
-    monkeypatch.setitem(data._IDX_FILES, "mnist", files)
-    monkeypatch.setitem(data._OFFICIAL_SIZES, "mnist", (n_train, n_test))
+    monkeypatch.setitem(sources._IDX_FILES, "mnist", files)
+    monkeypatch.setitem(sources._OFFICIAL_SIZES, "mnist", (n_train, n_test))
 
 
 def no_downloads(monkeypatch):
     """Every registered URL refused at once."""
-    for name, files in list(data._IDX_FILES.items()):
+    for name, files in list(sources._IDX_FILES.items()):
         dead = {k: replace(f, urls=(DEAD_URL + f.name,)) for k, f in files.items()}
-        monkeypatch.setitem(data._IDX_FILES, name, dead)
-    monkeypatch.setattr(data, "_CIFAR_ARCHIVE", replace(data._CIFAR_ARCHIVE, urls=(DEAD_URL + "cifar.tar.gz",)))
-    monkeypatch.setattr(data, "_NOTMNIST_TARBALL", replace(data._NOTMNIST_TARBALL, urls=(DEAD_URL + "nm.tar.gz",)))
-    monkeypatch.setattr(data, "_GURMUKHI_ZIPS", {k: replace(f, urls=(DEAD_URL + f.name,))
-                                                 for k, f in data._GURMUKHI_ZIPS.items()})
+        monkeypatch.setitem(sources._IDX_FILES, name, dead)
+    monkeypatch.setattr(sources, "_CIFAR_ARCHIVE", replace(sources._CIFAR_ARCHIVE, urls=(DEAD_URL + "cifar.tar.gz",)))
+    monkeypatch.setattr(sources, "_NOTMNIST_TARBALL", replace(sources._NOTMNIST_TARBALL, urls=(DEAD_URL + "nm.tar.gz",)))
+    monkeypatch.setattr(sources, "_GURMUKHI_ZIPS", {k: replace(f, urls=(DEAD_URL + f.name,))
+                                                 for k, f in sources._GURMUKHI_ZIPS.items()})
 
 
 def leftovers(folder: Path) -> list:
@@ -155,7 +156,7 @@ def test_wrong_file_raises_checksum_error_naming_file_and_both_hashes(tmp_path, 
         load("mnist", data_dir=tmp_path)
     message = str(err.value)
     assert str(bad) in message
-    assert data._IDX_FILES["mnist"]["x_train"].sha256 in message
+    assert sources._IDX_FILES["mnist"]["x_train"].sha256 in message
     assert hashlib.sha256(b"not the original file").hexdigest() in message
     assert "delete it" in message and "storage.googleapis.com" not in message  # patched URL named instead
     assert bad.read_bytes() == b"not the original file"  # never replaced behind the user's back
@@ -191,7 +192,7 @@ def test_missing_files_are_downloaded_from_the_next_mirror_and_kept(tmp_path, mo
     root = tmp_path / "data"
     ds = load("mnist", data_dir=root, normalize=False)
     assert ds.sizes() == {"train": 90, "val": 10, "test": 20}
-    for file in data._IDX_FILES["mnist"].values():
+    for file in sources._IDX_FILES["mnist"].values():
         assert (root / "mnist" / file.name).read_bytes() == (source / file.name).read_bytes()
     assert leftovers(root) == []
     np.testing.assert_array_equal(ds.x_test[..., 0], arrays["x_test"])
@@ -201,7 +202,7 @@ def test_downloaded_file_with_wrong_hash_is_not_kept(tmp_path, monkeypatch):
     source = tmp_path / "mirror"
     fake_idx_dataset(source)
     patch_mnist(monkeypatch, source, urls=[source.as_uri() + "/"])
-    files = data._IDX_FILES["mnist"]
+    files = sources._IDX_FILES["mnist"]
     monkeypatch.setitem(files, "x_train", replace(files["x_train"], sha256="0" * 64))
     with pytest.raises(DatasetNotFoundError, match="hash"):
         load("mnist", data_dir=tmp_path / "data")
@@ -233,7 +234,7 @@ def test_npz_with_wrong_content_raises_checksum_error(tmp_path):
     np.savez_compressed(path, x_train=zeros, y_train=labels, x_val=zeros, y_val=labels)
     with pytest.raises(ChecksumError, match="wrong SHA-256") as err:
         load("gurmukhi", data_dir=tmp_path)
-    assert str(path) in str(err.value) and data._GURMUKHI_NPZ.sha256 in str(err.value)
+    assert str(path) in str(err.value) and sources._GURMUKHI_NPZ.sha256 in str(err.value)
 
 
 def fake_cifar_archive(path: Path, per_batch=10) -> dict:
@@ -241,7 +242,7 @@ def fake_cifar_archive(path: Path, per_batch=10) -> dict:
     rng = np.random.default_rng(1)
     md5 = {}
     with tarfile.open(path, "w:gz") as tar:
-        for batch in data._CIFAR_BATCH_MD5:
+        for batch in sources._CIFAR_BATCH_MD5:
             entry = {b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
                      b"labels": [i % 10 for i in range(per_batch)]}
             payload = pickle.dumps(entry)
@@ -256,9 +257,9 @@ def test_cifar10_canonical_archive_is_preferred_extracted_once_and_reused(tmp_pa
     md5 = fake_cifar_archive(folder / "cifar-10-python.tar.gz")
     (folder / "cifar10_offline.npz").write_bytes(b"would fail its checksum if it were read")
     archive_hash = sha256(folder / "cifar-10-python.tar.gz")
-    monkeypatch.setattr(data, "_CIFAR_ARCHIVE", replace(data._CIFAR_ARCHIVE, sha256=archive_hash))
-    monkeypatch.setattr(data, "_CIFAR_BATCH_MD5", md5)
-    monkeypatch.setitem(data._OFFICIAL_SIZES, "cifar10", (50, 10))
+    monkeypatch.setattr(sources, "_CIFAR_ARCHIVE", replace(sources._CIFAR_ARCHIVE, sha256=archive_hash))
+    monkeypatch.setattr(sources, "_CIFAR_BATCH_MD5", md5)
+    monkeypatch.setitem(sources._OFFICIAL_SIZES, "cifar10", (50, 10))
     first = load("cifar10", data_dir=tmp_path, val_split=0.2)
     assert first.sizes() == {"train": 40, "val": 10, "test": 10}
     assert first.x_train.shape == (40, 32, 32, 3) and "canonical" in first.source
@@ -353,9 +354,9 @@ def test_notmnist_rebuild_sorts_by_class_then_name_and_skips_empty_files(tmp_pat
     rows = fake_notmnist_tarball(tmp_path / "notMNIST_small.tar.gz")
     x = np.stack([r[2] for r in rows])
     y = np.array(["ABCDEFGHIJ".index(r[0]) for r in rows], np.uint8)
-    monkeypatch.setattr(data, "_NOTMNIST_CONTENT", {"x": hashlib.sha256(x.tobytes()).hexdigest(),
+    monkeypatch.setattr(sources, "_NOTMNIST_CONTENT", {"x": hashlib.sha256(x.tobytes()).hexdigest(),
                                                     "y": hashlib.sha256(y.tobytes()).hexdigest()})
-    arrays = data._notmnist_from_tarball(tmp_path / "notMNIST_small.tar.gz")
+    arrays = sources._notmnist_from_tarball(tmp_path / "notMNIST_small.tar.gz")
     assert arrays["x"].shape == (30, 28, 28) and arrays["x"].dtype == np.uint8
     np.testing.assert_array_equal(arrays["x"], x)
     np.testing.assert_array_equal(arrays["y"], np.repeat(np.arange(10), 3))
@@ -366,8 +367,8 @@ def test_notmnist_rebuild_sorts_by_class_then_name_and_skips_empty_files(tmp_pat
 def test_notmnist_rebuild_with_wrong_content_raises_checksum_error(tmp_path):
     fake_notmnist_tarball(tmp_path / "notMNIST_small.tar.gz")
     with pytest.raises(ChecksumError, match="do not match the published content") as err:
-        data._notmnist_from_tarball(tmp_path / "notMNIST_small.tar.gz")
-    assert data._NOTMNIST_CONTENT["x"] in str(err.value)
+        sources._notmnist_from_tarball(tmp_path / "notMNIST_small.tar.gz")
+    assert sources._NOTMNIST_CONTENT["x"] in str(err.value)
 
 
 def test_notmnist_load_rebuilds_the_npz_atomically_and_reuses_it(tmp_path, monkeypatch):
@@ -376,9 +377,9 @@ def test_notmnist_load_rebuilds_the_npz_atomically_and_reuses_it(tmp_path, monke
     rows = fake_notmnist_tarball(folder / "notMNIST_small.tar.gz")
     x = np.stack([r[2] for r in rows])
     y = np.array(["ABCDEFGHIJ".index(r[0]) for r in rows], np.uint8)
-    monkeypatch.setattr(data, "_NOTMNIST_CONTENT", {"x": hashlib.sha256(x.tobytes()).hexdigest(),
+    monkeypatch.setattr(sources, "_NOTMNIST_CONTENT", {"x": hashlib.sha256(x.tobytes()).hexdigest(),
                                                     "y": hashlib.sha256(y.tobytes()).hexdigest()})
-    monkeypatch.setitem(data._OFFICIAL_SIZES, "notmnist", (30, None))
+    monkeypatch.setitem(sources._OFFICIAL_SIZES, "notmnist", (30, None))
     first = load("notmnist", data_dir=tmp_path, val_split=0.2)
     assert first.sizes() == {"train": 22, "val": 5, "test": 3}
     assert (folder / "notmnist_small.npz").is_file() and leftovers(folder) == []
@@ -412,7 +413,7 @@ def test_stratified_holdout_takes_exact_total_and_each_class_share():
     ({"val_split": 1e-9}, r"val_split=1e-09 leaves no val examples"),
 ])
 def test_bad_arguments_raise_value_error_naming_the_value_before_reading(tmp_path, monkeypatch, kwargs, match):
-    monkeypatch.setattr(data, "_READERS", {})  # any file access would be a KeyError, not a ValueError
+    monkeypatch.setattr(data, "READERS", {})  # any file access would be a KeyError, not a ValueError
     kwargs = {"name": "mnist", **kwargs}
     with pytest.raises(ValueError, match=match):
         load(kwargs.pop("name"), data_dir=tmp_path, **kwargs)
@@ -441,7 +442,7 @@ def test_synthetic_different_seed_gives_different_samples_around_the_same_protot
 def test_synthetic_shapes_follow_like(like, shape):
     ds = load("synthetic", like=like, n_train=50, n_val=20, n_test=10)
     assert ds.x_train.shape == (50, *shape) and ds.x_val.shape == (20, *shape) and ds.x_test.shape == (10, *shape)
-    assert ds.class_names == data._INFO[like].class_names and ds.like == like
+    assert ds.class_names == data.INFO[like].class_names and ds.like == like
 
 
 def test_synthetic_flatten_and_normalize():
@@ -539,8 +540,8 @@ def test_real_notmnist_split_is_stratified_and_seeded(real_data):
 def test_real_notmnist_rebuild_writes_the_published_file(real_data, tmp_path):
     with np.load(real_data / "notmnist" / "notmnist_small.npz") as npz:
         rows = [(str(name)[0], str(name)[2:], pixels) for name, pixels in zip(npz["filenames"], npz["x"])]
-    data._save_npz(tmp_path / "notmnist_small.npz", data._notmnist_arrays(rows))
-    assert sha256(tmp_path / "notmnist_small.npz") == data._NOTMNIST_NPZ.sha256
+    sources._save_npz(tmp_path / "notmnist_small.npz", sources._notmnist_arrays(rows))
+    assert sha256(tmp_path / "notmnist_small.npz") == sources._NOTMNIST_NPZ.sha256
 
 
 @pytest.mark.realdata
@@ -566,19 +567,19 @@ def test_real_gurmukhi_rebuilds_from_the_original_zips(real_data, tmp_path, monk
                 fmt = "TIFF" if name.endswith(".tiff") else "BMP"
                 Image.fromarray(pixels).convert("1", dither=Image.Dither.NONE).save(buffer, format=fmt)
                 zf.writestr(str(name), buffer.getvalue())
-        monkeypatch.setitem(data._GURMUKHI_ZIPS, split, replace(data._GURMUKHI_ZIPS[split],
+        monkeypatch.setitem(sources._GURMUKHI_ZIPS, split, replace(sources._GURMUKHI_ZIPS[split],
                                                                sha256=sha256(folder / f"{split}.zip")))
     rebuilt = load("gurmukhi", data_dir=tmp_path)  # real content hashes check the conversion
     original = load("gurmukhi", data_dir=real_data)
     assert rebuilt.x_train.tobytes() == original.x_train.tobytes()
     assert rebuilt.x_val.tobytes() == original.x_val.tobytes()
-    assert sha256(folder / "gurmukhi_digits.npz") == data._GURMUKHI_NPZ.sha256  # the published file, rebuilt
+    assert sha256(folder / "gurmukhi_digits.npz") == sources._GURMUKHI_NPZ.sha256  # the published file, rebuilt
     assert leftovers(folder) == []
 
 
 @pytest.mark.realdata
 def test_real_cifar10_offline_copy_sizes_and_source(real_data):
-    if data._cifar_kind(real_data) != "offline":
+    if sources._cifar_kind(real_data) != "offline":
         pytest.skip("the data directory holds the canonical CIFAR-10, not the offline copy")
     ds = load("cifar10", data_dir=real_data, normalize=False)
     assert ds.sizes() == {"train": 45000, "val": 5000, "test": 1000}

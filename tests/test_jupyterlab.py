@@ -15,7 +15,7 @@ import uuid
 import nbformat
 import pytest
 
-from labs_lib import cli, runner
+from labs_tools import cli, runner
 
 websocket = pytest.importorskip("websocket", reason="websocket-client is needed to talk to the kernel (dev extra)")
 NOTEBOOK = "02_initialization"
@@ -180,7 +180,7 @@ def test_the_kernel_is_this_environments_python(session):
 def test_an_edited_parameter_is_checked_when_the_setup_cell_is_rerun(session):
     kernel = session["kernel"]
     kernel.execute("epochs = -1")
-    outputs, reply = kernel.execute('P = params.bind("02_initialization", globals())')
+    outputs, reply = kernel.execute('report = reporting.Report.start("02_initialization", globals())')
     errors = [o["content"] for o in outputs if o["type"] == "error"]
     assert reply == "error" and "epochs must be an int in [1, 1000], got -1" in errors[0]["evalue"]
 

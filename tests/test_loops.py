@@ -84,14 +84,3 @@ def test_nets_side_by_side_in_the_compiled_loop_train_as_they_would_alone():
         history, _ = loops.fit_full_batch(alone, keras.optimizers.Adam(1e-2), x, y, epochs=50)
         for a, b in zip(net.get_weights(), alone.get_weights()):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-
-
-def test_plain_reference_runs_one_model_fit_epoch_per_step_with_the_same_losses(monkeypatch):
-    x, y = f1_data(50)
-    compiled, _ = loops.fit_full_batch(small_net(), keras.optimizers.Adam(1e-3), x, y, epochs=30, chunk=10)
-    monkeypatch.setenv("LABS_REFERENCE", "plain")
-    net = small_net()
-    plain, _ = loops.fit_full_batch(net, keras.optimizers.Adam(1e-3), x, y, epochs=30, chunk=10)
-    assert net.compiled and net.steps_per_execution == 1  # trained by model.fit
-    np.testing.assert_allclose(plain.loss, compiled.loss, rtol=1e-5, atol=1e-7)
-    assert plain.grad_norm.isna().all()

@@ -9,7 +9,7 @@ import sys
 import nbformat
 import pytest
 
-from labs_lib import runner
+from labs_tools import runner
 
 NOTEBOOKS = list(runner.discover())
 HAVE_JAX = importlib.util.find_spec("jax") is not None
@@ -18,7 +18,7 @@ BACKENDS = ["tensorflow", pytest.param("jax", marks=pytest.mark.skipif(
 
 
 def labs(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "labs_lib.cli", *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "labs_tools.cli", *args], cwd=cwd, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def smoke_runs(tmp_path_factory):
     for backend in ["tensorflow"] + (["jax"] if HAVE_JAX else []):
         out = tmp_path_factory.mktemp(f"smoke-{backend}")
         log = open(out.parent / f"smoke-{backend}.log", "w+")
-        cmd = [sys.executable, "-m", "labs_lib.cli", "run", *NOTEBOOKS, "--profile", "smoke", "--backend", backend,
+        cmd = [sys.executable, "-m", "labs_tools.cli", "run", *NOTEBOOKS, "--profile", "smoke", "--backend", backend,
                "--out", str(out)]
         started[backend] = (out, cmd, log, subprocess.Popen(cmd, cwd=out, stdout=log, stderr=subprocess.STDOUT, text=True))
     runs = {}
@@ -142,7 +142,7 @@ def test_03_without_cifar10_fails_with_the_data_modules_missing_dataset_error(tm
     out, empty = tmp_path / "out", tmp_path / "empty-data"
     empty.mkdir()
     env = dict(os.environ, LABS_DATA_DIR=str(empty))
-    result = subprocess.run([sys.executable, "-m", "labs_lib.cli", "run", "03_activations", "--profile", "quick",
+    result = subprocess.run([sys.executable, "-m", "labs_tools.cli", "run", "03_activations", "--profile", "quick",
                              "--out", str(out)], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert result.returncode == 1
     assert "DatasetNotFoundError: cifar-10-python.tar.gz is missing from" in result.stdout

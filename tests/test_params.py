@@ -1,4 +1,4 @@
-"""labs_lib.params: reading a notebook's `parameters` cell, coercing command-line text, validating values."""
+"""labs_lib.shared.params: reading a notebook's `parameters` cell, coercing command-line text, validating values."""
 import math
 import sys
 from pathlib import Path
@@ -7,10 +7,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from labs_lib.params import Param, ParamError, check, check_all, coerce, notebook_path, parse_cell, read_params
+from labs_lib.shared.params import Param, ParamError, check, check_all, coerce, notebook_path, parse_cell, read_params
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nbfactory import make_notebook  # noqa: E402
 
 DOC_EXAMPLE = '''\
 epochs: int = 20            # training epochs per run; in [1, 1000]
@@ -424,8 +422,8 @@ def test_describe_says_what_a_parameter_accepts(source, words):
 
 # ---------------------------------------------------------------- reading a notebook
 
-def test_read_params_reads_the_cell_tagged_parameters(tmp_path):
-    make_notebook(tmp_path, "aa_demo")
+def test_read_params_reads_the_cell_tagged_parameters(nbmaker, tmp_path):
+    nbmaker.notebook(tmp_path, "aa_demo")
     params = read_params("aa_demo", notebooks_dir=tmp_path)
     assert list(params) == ["profile", "n", "fail", "sleep", "out_dir"]
     assert params["n"] == Param("n", "int", 3, "points to plot", "[1, 100]")

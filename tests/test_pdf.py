@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from labs_lib import gallery, pdf, reporting
-from nbfactory import PARAMETERS, make_notebook
+from labs_lib.shared import latex
+from labs_tools import gallery, pdf
 
 HAVE_TEX = not pdf.missing_tools()
 HAVE_POPPLER = all(shutil.which(t) for t in ("pdftoppm", "pdftotext"))
@@ -40,11 +40,11 @@ TABLE_CELL = '''report.headline(**{{"best accuracy": "α-net 97.31%"}})
 report.table("scores", pd.DataFrame({{"model": ["α-net", "β_net"], "accuracy": [0.97314, 0.88123]}}), "Accuracy per model")'''
 
 
-def make_report_notebook(folder, name):
+def make_report_notebook(nbmaker, folder, name):
     """A small notebook like the pack's: title, a numbered section with θ, a figure, a table, a long log."""
     nb = new_notebook(cells=[
         new_markdown_cell(f"# {name[:2]} {TITLE}\n\n**Question.** Does $\\alpha \\le \\beta$ hold? Greek in text: θ, λ."),
-        new_markdown_cell("## Parameters"), new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+        new_markdown_cell("## Parameters"), new_code_cell(nbmaker.PARAMETERS, metadata={"tags": ["parameters"]}),
         new_markdown_cell("## 1. Results\nThe figure and the table."),
         new_code_cell(REPORT_BODY.format(name=name)), new_code_cell(TABLE_CELL.format()),
         new_code_cell("report.save();")])
@@ -55,20 +55,20 @@ def make_report_notebook(folder, name):
 
 
 def labs(*args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "labs_lib.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "labs_tools.cli", *args], cwd=cwd, capture_output=True, text=True,
                           env=env)
 
 
 @pytest.fixture(scope="module")
-def pack(tmp_path_factory):
+def pack(nbmaker, tmp_path_factory):
     """A notebooks folder with two report notebooks and one that fails, run into out/ (the runner writes the
     gallery). {"notebooks": folder, "out": folder, "run": CompletedProcess}."""
     root = tmp_path_factory.mktemp("pdfpack")
     notebooks = root / "notebooks"
     (notebooks / "profiles").mkdir(parents=True)
     for name in ("90_report", "91_report"):
-        make_report_notebook(notebooks, name)
-    make_notebook(notebooks, "92_broken")
+        make_report_notebook(nbmaker, notebooks, name)
+    nbmaker.notebook(notebooks, "92_broken")
     (notebooks / "profiles" / "smoke.yaml").write_text("92_broken:\n  fail: true\n")
     for profile in ("quick", "full"):
         (notebooks / "profiles" / f"{profile}.yaml").write_text("")
@@ -158,10 +158,10 @@ def test_pack_pdf_has_a_table_of_contents_with_every_notebook(pack, built):
 
 
 @needs_tex
-def test_run_with_pdf_makes_the_pdf_after_the_run(tmp_path):
+def test_run_with_pdf_makes_the_pdf_after_the_run(nbmaker, tmp_path):
     notebooks = tmp_path / "nb"
     (notebooks / "profiles").mkdir(parents=True)
-    make_report_notebook(notebooks, "90_report")
+    make_report_notebook(nbmaker, notebooks, "90_report")
     out = tmp_path / "out"
     result = labs("--notebooks-dir", str(notebooks), "run", "--profile", "smoke", "--out", str(out), "--pdf", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -232,7 +232,7 @@ def test_a_long_log_keeps_its_first_and_last_lines():
 def test_latex_table_escapes_formats_and_captions():
     df = pd.DataFrame({"run_name": ["a&b", "50%"], "loss": [0.000012345, 2.0], "n": [3, 4]})
     df.attrs["caption"] = "Loss_per run"
-    tex = reporting.latex_table(df)
+    tex = latex.latex_table(df)
     assert r"\caption{Loss\_per run}" in tex and r"run\_name & loss & n \\" in tex
     assert r"a\&b & 1.234e-05 & 3 \\" in tex and r"50\% & 2 & 4 \\" in tex
     assert r"\begin{tabular}{lrr}" in tex and r"\toprule" in tex and r"\bottomrule" in tex
@@ -240,10 +240,10 @@ def test_latex_table_escapes_formats_and_captions():
 
 def test_latex_table_transposes_a_wide_short_table_and_breaks_a_long_one_across_pages():
     wide = pd.DataFrame({"name": ["x", "y"], **{f"metric_{i}": [i, i + 0.5] for i in range(12)}})
-    tex = reporting.latex_table(wide)
+    tex = latex.latex_table(wide)
     assert r" & x & y \\" in tex and r"metric\_11 & 11 & 11.5 \\" in tex
-    long = pd.DataFrame({"i": range(reporting.LONG_TABLE_ROWS + 1)})
-    assert r"\begin{longtable}" in reporting.latex_table(long)
+    long = pd.DataFrame({"i": range(latex.LONG_TABLE_ROWS + 1)})
+    assert r"\begin{longtable}" in latex.latex_table(long)
 
 
 # ---------------------------------------------------------------- the gallery
@@ -307,22 +307,22 @@ def test_metrics_json_records_the_headline(pack):
 def test_latex_table_names_multiindex_columns_by_their_levels():
     grid = pd.DataFrame({"network": ["plain", "bn"], "l2": [0.01, 0.01], "acc": [0.9, 0.95]})
     pivot = grid.pivot_table(index="network", columns="l2", values="acc").reset_index()
-    tex = reporting.latex_table(pivot)
+    tex = latex.latex_table(pivot)
     assert r"network & 0.01 \\" in tex and "(" not in tex.split(r"\midrule")[0]
 
 
 def test_latex_table_shows_a_multiindex_index_as_columns():
     grid = pd.DataFrame({"network": ["plain", "bn"], "batch": [32, 64], "acc": [0.9, 0.95]}).set_index(["network", "batch"])
-    tex = reporting.latex_table(grid)
+    tex = latex.latex_table(grid)
     assert r"network & batch & acc \\" in tex and r"plain & 32 & 0.9 \\" in tex
     unnamed = pd.DataFrame({"acc": [0.5]}, index=pd.MultiIndex.from_tuples([("a", 1)]))
-    assert r" &  & acc \\" in reporting.latex_table(unnamed)
+    assert r" &  & acc \\" in latex.latex_table(unnamed)
 
 
 def test_a_table_latex_cannot_typeset_falls_back_with_a_warning_instead_of_failing_the_cell(monkeypatch):
     monkeypatch.setattr(reporting, "latex_table", lambda df: 1 / 0)
     with pytest.warns(UserWarning, match="no LaTeX form for this table"):
-        assert reporting.latex_or_none(pd.DataFrame({"a": [1]})) is None
+        assert latex.latex_or_none(pd.DataFrame({"a": [1]})) is None
 
 
 def test_the_gallery_is_the_same_bytes_when_rewritten_from_the_same_reports(pack):

@@ -78,7 +78,7 @@ def test_weight_penalty_equals_its_formula_on_a_small_layer(kind):
     net(np.zeros((1, 3), "float32"))
     got = float(sum(keras.ops.convert_to_numpy(loss) for loss in net.losses))
     assert got == pytest.approx(expected, rel=1e-5)
-    assert regularization.penalty(kind, 0.01, kernels) == pytest.approx(expected)
+    assert regularization.penalty(kernels, kind, 0.01) == pytest.approx(expected)
 
 
 def test_weight_penalty_refuses_unknown_kinds_and_negative_strengths():

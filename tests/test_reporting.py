@@ -1,4 +1,4 @@
-"""labs_lib.reporting: atomic writes, JSON of numpy results, metrics.json and figure files."""
+"""labs_lib.reporting and labs_lib.shared.files: atomic writes, JSON of numpy results, metrics.json and figure files."""
 import json
 import math
 import os
@@ -14,7 +14,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from labs_lib import reporting  # noqa: E402
-from labs_lib.reporting import Report, atomic_write, to_json  # noqa: E402
+from labs_lib.reporting import Report  # noqa: E402
+from labs_lib.shared import files  # noqa: E402
+from labs_lib.shared.files import atomic_write, current_umask, to_json  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -79,7 +81,7 @@ def test_atomic_write_keeps_the_old_file_and_removes_the_temp_file_when_rename_f
     def broken_replace(src, dst):
         raise OSError("rename failed")
 
-    monkeypatch.setattr(reporting.os, "replace", broken_replace)
+    monkeypatch.setattr(files.os, "replace", broken_replace)
     with pytest.raises(OSError, match="rename failed"):
         atomic_write(target, "new contents")
     assert target.read_text() == "old contents"
@@ -110,7 +112,7 @@ def test_atomic_write_never_leaves_a_partial_file_when_writing_fails(tmp_path, m
             self.f.close()
             return False
 
-    monkeypatch.setattr(reporting.os, "fdopen", lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
+    monkeypatch.setattr(files.os, "fdopen", lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
     with pytest.raises(OSError, match="No space left"):
         atomic_write(target, "new contents that will not fit")
     with pytest.raises(OSError, match="No space left"):
@@ -273,3 +275,14 @@ def test_report_without_out_dir_writes_under_reports_dir(tmp_path, monkeypatch):
     report = Report("03_demo", {}, out_dir="")
     assert report.out_dir == tmp_path / "reports" / "03_demo"
     assert report.save() == tmp_path / "reports" / "03_demo" / "metrics.json"
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_atomic_write_gives_the_file_the_users_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        path = atomic_write(tmp_path / "metrics.json", "{}")
+        assert current_umask() == umask
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == mode

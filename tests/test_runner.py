@@ -7,6 +7,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -20,14 +21,13 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from labs_lib import cli, runner, worker
+from labs_lib.shared.files import current_umask
+from labs_tools import cli, runner, worker
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nbfactory import make_notebook, make_pack  # noqa: E402
 
 notebook = pytest.mark.notebook  # tests that execute notebooks (module-scoped runs)
 
-LABS = [sys.executable, "-m", "labs_lib.cli"]
+LABS = [sys.executable, "-m", "labs_tools.cli"]
 HAVE_JAX = importlib.util.find_spec("jax") is not None
 HANG_TIMEOUT = 12  # --timeout of the hung notebook: long enough for its kernel to reach the sleep
 RUN_LIMIT = 240  # a safety net for subprocess calls, far above what a run should take
@@ -154,9 +154,9 @@ def write_choices_notebook(folder, name):
     nbformat.write(nb, str(Path(folder) / f"{name}.ipynb"))
 
 
-def validation_pack(folder, smoke="alpha:\n  n: 5\n"):
+def validation_pack(nbmaker, folder, smoke="alpha:\n  n: 5\n"):
     """alpha and beta from nbfactory, gamma with choices, a list and an open interval. Never executed."""
-    pack = make_pack(folder, names=("alpha", "beta"), profiles={"smoke": smoke, "quick": "", "full": ""})
+    pack = nbmaker.pack(folder, names=("alpha", "beta"), profiles={"smoke": smoke, "quick": "", "full": ""})
     write_choices_notebook(pack, "gamma")
     return pack
 
@@ -170,8 +170,8 @@ def clone(base, root):
 
 # ---------------------------------------------------------------- labs list
 
-def test_list_prints_every_notebook_with_its_parameters(tmp_path):
-    pack = validation_pack(tmp_path / "pack")
+def test_list_prints_every_notebook_with_its_parameters(nbmaker, tmp_path):
+    pack = validation_pack(nbmaker, tmp_path / "pack")
     result = run_labs(tmp_path, pack, "list")
     assert result.rc == 0, shown(result)
     out = result.stdout
@@ -213,8 +213,8 @@ BAD_COMMAND_LINES = {
 
 
 @pytest.fixture(scope="module")
-def vpack(tmp_path_factory):
-    return validation_pack(tmp_path_factory.mktemp("validation") / "pack")
+def vpack(nbmaker, tmp_path_factory):
+    return validation_pack(nbmaker, tmp_path_factory.mktemp("validation") / "pack")
 
 
 @pytest.mark.parametrize("case", list(BAD_COMMAND_LINES))
@@ -262,9 +262,9 @@ MALFORMED_PROFILES = {
 
 
 @pytest.mark.parametrize("case", list(BAD_PROFILES))
-def test_bad_profile_values_exit_2_name_the_value_and_write_nothing(case, tmp_path, capsys):
+def test_bad_profile_values_exit_2_name_the_value_and_write_nothing(nbmaker, case, tmp_path, capsys):
     text, pieces = BAD_PROFILES[case]
-    pack = validation_pack(tmp_path / "pack", smoke=text)
+    pack = validation_pack(nbmaker, tmp_path / "pack", smoke=text)
     out = tmp_path / "out"
     rc = cli.main(["--notebooks-dir", str(pack), "run", "--profile", "smoke", "--out", str(out)])
     err = capsys.readouterr().err
@@ -276,8 +276,8 @@ def test_bad_profile_values_exit_2_name_the_value_and_write_nothing(case, tmp_pa
 
 
 @pytest.mark.parametrize("case", list(MALFORMED_PROFILES))
-def test_malformed_profile_file_is_a_usage_error(case, tmp_path, capsys):
-    pack = validation_pack(tmp_path / "pack", smoke=MALFORMED_PROFILES[case])
+def test_malformed_profile_file_is_a_usage_error(nbmaker, case, tmp_path, capsys):
+    pack = validation_pack(nbmaker, tmp_path / "pack", smoke=MALFORMED_PROFILES[case])
     out = tmp_path / "out"
     rc = cli.main(["--notebooks-dir", str(pack), "run", "--profile", "smoke", "--out", str(out)])
     err = capsys.readouterr().err
@@ -293,8 +293,8 @@ def test_command_line_values_override_profile_values(vpack):
     assert job.params == {"n": 7, "fail": True, "profile": "smoke"}
 
 
-def test_notebooks_are_named_by_unique_prefix_and_an_ambiguous_prefix_is_refused(tmp_path, capsys):
-    pack = make_pack(tmp_path / "pack", names=("01_intro", "02_init", "02_optim"))
+def test_notebooks_are_named_by_unique_prefix_and_an_ambiguous_prefix_is_refused(nbmaker, tmp_path, capsys):
+    pack = nbmaker.pack(tmp_path / "pack", names=("01_intro", "02_init", "02_optim"))
     jobs = runner.plan(["01", "02_o", "02_init.ipynb"], "smoke", (), pack)
     assert [job.name for job in jobs] == ["01_intro", "02_optim", "02_init"]
     rc = cli.main(["--notebooks-dir", str(pack), "run", "02", "--profile", "smoke", "--out", str(tmp_path / "out")])
@@ -315,10 +315,10 @@ def test_labs_process_exits_2_on_a_bad_value_before_any_kernel_starts(vpack, tmp
 # ---------------------------------------------------------------- a successful run
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
+def base(nbmaker, tmp_path_factory):
     """alpha (n=5 from the smoke profile) and beta, run with --jobs 2 into out/."""
     root = tmp_path_factory.mktemp("base").resolve()
-    pack = make_pack(root / "pack", names=("alpha", "beta"),
+    pack = nbmaker.pack(root / "pack", names=("alpha", "beta"),
                      profiles={"smoke": "alpha:\n  n: 5\n", "quick": "", "full": ""})
     lib = runner.library_hash()
     result = run_labs(root, pack, "run", "--profile", "smoke", "--jobs", "2", "--out", "out")
@@ -356,7 +356,7 @@ def test_run_json_records_status_fingerprint_and_outputs(base):
         record = read_json(base.out / name / "run.json")
         assert record["status"] == "ok" and record["message"] == ""
         assert record["profile"] == "smoke" and record["backend"] == "tensorflow"
-        assert len(record["fingerprint"]) == 64 and int(record["fingerprint"], 16) >= 0
+        assert re.fullmatch(r"[0-9a-f]{64}", record["fingerprint"]), record["fingerprint"]
         assert sorted(record["outputs"]) == sorted([f"{name}.ipynb", "metrics.json", "figures/line.png",
                                                     "figures/line.pdf"])
         for output in record["outputs"]:
@@ -365,6 +365,44 @@ def test_run_json_records_status_fingerprint_and_outputs(base):
     with pytest.MonkeyPatch.context() as mp:  # labs_lib as it was at the run, whatever was edited since
         mp.setattr(runner, "library_hash", lambda: base.lib)
         assert read_json(base.out / "alpha" / "run.json")["fingerprint"] == runner.fingerprint(job, "tensorflow")
+
+
+@notebook
+def test_outputs_are_written_with_the_users_umask(base):
+    """Readable by the group and others under the default umask (0644), as a plain `open` would make them."""
+    wanted = 0o666 & ~current_umask()
+    files = [p for p in base.out.rglob("*") if p.is_file()]
+    assert files and {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {
+        p.name: oct(wanted) for p in files}
+
+
+def test_the_fingerprint_hashes_labs_lib_but_not_the_tooling(tmp_path, monkeypatch):
+    lib = tmp_path / "labs_lib"
+    (lib / "shared").mkdir(parents=True)
+    (lib / "training.py").write_text("x = 1\n")
+    (lib / "shared" / "params.py").write_text("y = 1\n")
+    monkeypatch.setattr(runner, "PACKAGE_DIR", lib)
+    before = runner.library_hash()
+    (tmp_path / "labs_tools").mkdir()
+    (tmp_path / "labs_tools" / "pdf.py").write_text("z = 2\n")  # the tooling, beside the package
+    assert runner.library_hash() == before
+    (lib / "shared" / "params.py").write_text("y = 2\n")
+    assert runner.library_hash() != before
+    tools = Path(runner.__file__).parent
+    assert not tools.is_relative_to(runner.PACKAGE_DIR) and not runner.PACKAGE_DIR.is_relative_to(tools)
+
+
+def test_the_fingerprint_changes_when_a_data_file_is_added_or_replaced(tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    (folder / "mnist").mkdir(parents=True)
+    (folder / "mnist" / "a.gz").write_bytes(b"1234")
+    monkeypatch.setenv("LABS_DATA_DIR", str(folder))
+    before = runner.data_hash()
+    assert runner.data_hash() == before
+    (folder / "mnist" / "b.gz").write_bytes(b"5")
+    added = runner.data_hash()
+    (folder / "mnist" / "a.gz").write_bytes(b"12345")
+    assert len({before, added, runner.data_hash()}) == 3
 
 
 @notebook
@@ -403,10 +441,10 @@ def test_progress_lines_and_summary_table_on_stdout(base):
 #                 (and beta's worker, started ahead, waits for its turn)
 
 @pytest.fixture(scope="module")
-def troubles(base, tmp_path_factory):
+def troubles(nbmaker, base, tmp_path_factory):
     broken_root = tmp_path_factory.mktemp("broken").resolve()
     pack, out = clone(base, broken_root)
-    make_notebook(pack, "gamma")
+    nbmaker.notebook(pack, "gamma")
     (pack / "profiles" / "quick.yaml").write_text("alpha:\n  fail: true\n")
     broken = SimpleNamespace(root=broken_root, pack=pack, out=out,
                              before={name: snapshot(out / name) for name in ("alpha", "beta")})
@@ -534,7 +572,7 @@ def test_sigterm_leaves_no_staging_folder(interrupted):
 @notebook
 def test_sigterm_stops_papermill_the_kernel_and_the_worker_waiting_its_turn(interrupted):
     assert any("ipykernel" in p for p in interrupted.during), interrupted.during  # the check can see a kernel
-    assert any("labs_lib.worker" in p and "beta.ipynb" in p for p in interrupted.during), interrupted.during
+    assert any("labs_tools.worker" in p and "beta.ipynb" in p for p in interrupted.during), interrupted.during
     assert interrupted.leftovers == []
     assert interrupted.children == []
 
@@ -655,15 +693,15 @@ def test_empty_notebooks_folder_is_a_usage_error(tmp_path, capsys):
 
 # ---------------------------------------------------------------- notebooks that need a backend
 
-def requires_pack(folder):
+def requires_pack(nbmaker, folder):
     """A pack whose `tfonly` notebook declares labs.requires = ["tensorflow"] and `plain` does not."""
-    pack = make_pack(folder, names=("plain",))
-    make_notebook(pack, "tfonly", requires=("tensorflow",))
+    pack = nbmaker.pack(folder, names=("plain",))
+    nbmaker.notebook(pack, "tfonly", requires=("tensorflow",))
     return pack
 
 
-def test_list_shows_a_notebooks_backend_requirement(tmp_path):
-    pack = requires_pack(tmp_path / "pack")
+def test_list_shows_a_notebooks_backend_requirement(nbmaker, tmp_path):
+    pack = requires_pack(nbmaker, tmp_path / "pack")
     out = run_labs(tmp_path, pack, "list").stdout
     block = out[out.index("tfonly:"):]
     assert "requires: the tensorflow backend" in block
@@ -672,8 +710,8 @@ def test_list_shows_a_notebooks_backend_requirement(tmp_path):
 
 @notebook
 @pytest.mark.skipif(not HAVE_JAX, reason="jax is not installed (pip install -e '.[jax]')")
-def test_a_tensorflow_notebook_is_skipped_with_its_reason_under_jax(tmp_path):
-    pack, out = requires_pack(tmp_path / "pack"), tmp_path / "out"
+def test_a_tensorflow_notebook_is_skipped_with_its_reason_under_jax(nbmaker, tmp_path):
+    pack, out = requires_pack(nbmaker, tmp_path / "pack"), tmp_path / "out"
     result = run_labs(tmp_path, pack, "run", "--profile", "smoke", "--backend", "jax", "--out", str(out))
     assert result.rc == 0, shown(result)
     assert summary_statuses(result.stdout) == {"plain": "ok", "tfonly": "skipped"}
@@ -690,9 +728,9 @@ def test_unmet_says_why_and_is_empty_when_the_requirement_holds(tmp_path, monkey
     assert runner.unmet(runner.Job("plain", tmp_path / "y.ipynb", {}), "jax") == ""
 
 
-def test_an_unknown_requirement_is_a_usage_error(tmp_path):
-    pack = make_pack(tmp_path / "pack", names=())
-    make_notebook(pack, "odd", requires=("torch",))
+def test_an_unknown_requirement_is_a_usage_error(nbmaker, tmp_path):
+    pack = nbmaker.pack(tmp_path / "pack", names=())
+    nbmaker.notebook(pack, "odd", requires=("torch",))
     with pytest.raises(runner.UsageError, match="labs.requires may name {tensorflow, jax}, got 'torch'"):
         runner.requirements(pack / "odd.ipynb")
 
@@ -729,11 +767,11 @@ def write_when_notebook(folder, name):
 
 
 @pytest.fixture(scope="module")
-def warm_and_cold(tmp_path_factory):
+def warm_and_cold(nbmaker, tmp_path_factory):
     """One pack of three notebooks (the first two sleep), run with warm starts and with --no-warm-start."""
     root = tmp_path_factory.mktemp("warm").resolve()
     smoke = "first:\n  sleep: 4\nsecond:\n  sleep: 3\n"
-    pack = make_pack(root / "pack", names=(), profiles={"smoke": smoke, "quick": "", "full": ""})
+    pack = nbmaker.pack(root / "pack", names=(), profiles={"smoke": smoke, "quick": "", "full": ""})
     for name in ("first", "second", "third"):
         write_when_notebook(pack, name)
     runs = {}
@@ -772,5 +810,5 @@ def test_imports_of_lists_a_notebooks_top_level_imports_and_skips_cells_with_mag
 
 def test_warm_up_code_imports_without_binding_names_and_ignores_a_missing_module():
     namespace = {}
-    exec(worker.WARM_UP.format(names=["json", "no_such_module_here", "labs_lib.files"]), namespace)
-    assert set(namespace) == {"__builtins__"} and "labs_lib.files" in sys.modules
+    exec(worker.WARM_UP.format(names=["json", "no_such_module_here", "labs_lib.shared.files"]), namespace)
+    assert set(namespace) == {"__builtins__"} and "labs_lib.shared.files" in sys.modules

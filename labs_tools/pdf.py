@@ -4,7 +4,7 @@ one for the whole pack.
 Report style (the default): code hidden, a header with the notebook's title, the course, the run's date,
 profile, backend and wall time, numbered sections, captioned figures, tables typeset as tables, the values of
 the parameters as a table, long training logs trimmed. `with_code=True` keeps the code cells and every output.
-The template is labs_lib/templates/labs_report (DejaVu fonts: Greek letters, math symbols, box drawing).
+The template is labs_tools/templates/labs_report (DejaVu fonts: Greek letters, math symbols, box drawing).
 """
 import copy
 import json
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import nbformat
 
-from labs_lib import PACKAGE_DIR
-from labs_lib.files import atomic_write, read_json
 
-TEMPLATES = PACKAGE_DIR / "templates"
+from labs_lib.shared.files import atomic_write, read_json
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "labs_report"
 COURSE = "dl-labs: a deep-learning course pack"
 PAPER_SIZES = ("a4", "letter")
@@ -154,7 +154,7 @@ def parameters_cell(info):
     if not info.parameters:
         return None
     import pandas as pd
-    from labs_lib.reporting import latex_table
+    from labs_lib.shared.latex import latex_table
     table = pd.DataFrame([(name, json.dumps(value, ensure_ascii=False)) for name, value in info.parameters.items()
                           if name != "out_dir"], columns=["parameter", "value"])
     table.attrs["caption"] = f"Parameter values of this run (profile {info.profile}, backend {info.backend})"
@@ -231,7 +231,7 @@ def report_notebook(path, with_code=False):
 
 def pack_notebook(paths, with_code=False):
     """Several executed notebooks as one, each a section (its headings one level down), for a combined PDF."""
-    from labs_lib.reporting import latex_escape
+    from labs_lib.shared.latex import latex_escape
     parts = [(read_executed(p), p) for p in paths]
     cells, dates = [], []
     for nb, path in parts:

@@ -1,7 +1,7 @@
 """One notebook's execution process, started ahead of its turn so that its kernel start and imports overlap
 the notebook before it (the runner's warm start).
 
-    python -m labs_lib.worker [--cold] INPUT OUTPUT PARAMETERS_JSON CWD
+    python -m labs_tools.worker [--cold] INPUT OUTPUT PARAMETERS_JSON CWD
 
 Starts a kernel of this environment in CWD and imports the notebook's modules into it (`imports_of`), then waits
 for the line "go" on stdin and executes INPUT into OUTPUT with papermill in that kernel; a failing cell exits 1,

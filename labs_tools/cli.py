@@ -9,8 +9,8 @@ from pathlib import Path
 
 import nbformat
 
-from labs_lib import gallery, pdf, runner
-from labs_lib.params import ParamError, read_params
+from labs_tools import gallery, pdf, runner
+from labs_lib.shared.params import ParamError, read_params
 
 EPILOG = """examples:
   labs list

@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 import nbformat
 
-from labs_lib.files import atomic_write, read_json
-from labs_lib.pdf import notebook_title, wall_time
+from labs_lib.shared.files import atomic_write, read_json
+from labs_tools.pdf import notebook_title, wall_time
 
 THUMB_WIDTH = 360  # pixels
 PACK_PDF = "dl-labs-reports.pdf"

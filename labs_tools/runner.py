@@ -1,6 +1,6 @@
 """The runner: validate a run's notebooks and parameters, execute them with papermill, publish outputs.
 
-Each notebook runs in its own process and kernel of this environment (`python -m labs_lib.worker`, which
+Each notebook runs in its own process and kernel of this environment (`python -m labs_tools.worker`, which
 executes it with papermill), writing into a staging folder next to the outputs; only a finished run is
 renamed into place, so an interrupted or failed run never replaces the previous outputs. Each worker is
 started while the notebook before it runs (a warm start), so its kernel start and imports cost no wall time.
@@ -24,8 +24,8 @@ from pathlib import Path
 import yaml
 
 from labs_lib import PACKAGE_DIR, PROJECT_ROOT, __version__
-from labs_lib.params import check_all, coerce, read_params
-from labs_lib.reporting import atomic_write, to_json
+from labs_lib.shared.params import check_all, coerce, read_params
+from labs_lib.shared.files import atomic_write, to_json
 
 PROFILES = ("smoke", "quick", "full")
 BACKENDS = ("tensorflow", "jax")
@@ -187,17 +187,31 @@ def check_backend(backend):
 # ---------------------------------------------------------------- fingerprints (for --resume)
 
 def library_hash():
-    """A hash of labs_lib's source, so --resume notices edits that did not bump the version."""
+    """A hash of the student package's source (labs_lib, shared/ included), which a notebook's results depend
+    on; the tooling (this package: runner, PDF, gallery) is left out, so editing it re-runs nothing."""
     digest = hashlib.sha256(__version__.encode())
-    for path in sorted(PACKAGE_DIR.glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def data_hash():
+    """A hash of the data directory's listing (each file's path, size and modification time): a dataset file
+    added, replaced or removed changes it. Contents are checked against their SHA-256 when a notebook loads them."""
+    from labs_lib.data import data_dir
+
+    folder = data_dir()
+    digest = hashlib.sha256(str(folder.resolve()).encode())
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder).as_posix()} {stat.st_size} {stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
 def fingerprint(job, backend):
-    """What a run's outputs depend on: notebook file, parameters, labs_lib, backend."""
+    """What a run's results depend on: the notebook file, its parameters, labs_lib, the data files, the backend."""
     inputs = {"notebook": hashlib.sha256(job.path.read_bytes()).hexdigest(), "parameters": job.params,
-              "labs_lib": library_hash(), "backend": backend}
+              "labs_lib": library_hash(), "data": data_hash(), "backend": backend}
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -294,7 +308,7 @@ def kill_tree(proc):
 
 
 class Worker:
-    """A notebook's `python -m labs_lib.worker` process, writing into a staging folder next to the outputs.
+    """A notebook's `python -m labs_tools.worker` process, writing into a staging folder next to the outputs.
 
     It starts its kernel and imports at once and executes the notebook when `go` is called, so a worker made
     ahead of its turn has paid both by then (a warm start). `cancel` stops it and removes its staging folder.
@@ -308,7 +322,7 @@ class Worker:
         params = dict(job.params)
         if job.takes_out_dir:
             params["out_dir"] = str(self.staging.resolve())
-        cmd = [sys.executable, "-m", "labs_lib.worker", *([] if warm else ["--cold"]), str(job.path.resolve()),
+        cmd = [sys.executable, "-m", "labs_tools.worker", *([] if warm else ["--cold"]), str(job.path.resolve()),
                str(self.executed.resolve()), json.dumps(params), str(job.path.parent.resolve())]
         with open(self.staging / "run.log", "wb") as log:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
