@@ -8,6 +8,7 @@
 The environment is .venv/ at the project root ($LABS_VENV to move it); it is (re)installed when
 pyproject.toml changes.
 """
+
 import hashlib
 import os
 import shutil
@@ -21,8 +22,14 @@ BIN = VENV / "bin"
 TASKS = ("reports", "test", "setup")
 EXTRAS = "jax,dev"  # one environment for every task: JAX for the second backend, dev for the tests
 # Backend-sensitive unit tests, run a second time under JAX (the notebook tests cover both already).
-JAX_UNIT_TESTS = ["tests/test_models.py", "tests/test_training.py", "tests/test_diagnostics.py",
-                  "tests/test_regularization.py", "tests/test_layers.py", "tests/test_loops.py"]
+JAX_UNIT_TESTS = [
+    "tests/test_models.py",
+    "tests/test_training.py",
+    "tests/test_diagnostics.py",
+    "tests/test_regularization.py",
+    "tests/test_layers.py",
+    "tests/test_loops.py",
+]
 
 
 def say(message):
@@ -32,7 +39,9 @@ def say(message):
 def ensure_venv(extras):
     """Create .venv and install the project with `extras`, unless it is already up to date."""
     if sys.version_info[:2] not in ((3, 11), (3, 12)):
-        sys.exit(f"tasks.py needs Python 3.11 or 3.12, got {sys.version.split()[0]}: run it with python3.11")
+        sys.exit(
+            f"tasks.py needs Python 3.11 or 3.12, got {sys.version.split()[0]}: run it with python3.11"
+        )
     stamp = VENV / ".labs-installed"
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == wanted:
@@ -41,16 +50,34 @@ def ensure_venv(extras):
         say(f"creating {VENV}")
         result = subprocess.run([sys.executable, "-m", "venv", str(VENV)])
         if result.returncode:
-            sys.exit("could not create the virtual environment; on Debian: apt-get install python3.11-venv")
+            sys.exit(
+                "could not create the virtual environment; on Debian: apt-get install python3.11-venv"
+            )
     say(f"installing dl-labs[{extras}] into {VENV} (a few minutes the first time)")
-    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    "-e", f"{ROOT}[{extras}]"], check=True)
+    subprocess.run(
+        [
+            str(BIN / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-e",
+            f"{ROOT}[{extras}]",
+        ],
+        check=True,
+    )
     stamp.write_text(wanted)
 
 
-TEX_TOOLS = ("xelatex", "pandoc")  # what `labs pdf` needs (labs_lib.pdf says the same when they are missing)
-TEX_INSTALL = ("apt-get install -y --no-install-recommends texlive-xetex texlive-fonts-recommended "
-               "texlive-plain-generic pandoc fonts-dejavu-core")
+TEX_TOOLS = (
+    "xelatex",
+    "pandoc",
+)  # what `labs pdf` needs (labs_lib.pdf says the same when they are missing)
+TEX_INSTALL = (
+    "apt-get install -y --no-install-recommends texlive-xetex texlive-fonts-recommended "
+    "texlive-plain-generic pandoc fonts-dejavu-core"
+)
 
 
 def pdf_args():
@@ -58,7 +85,9 @@ def pdf_args():
     missing = [tool for tool in TEX_TOOLS if shutil.which(tool) is None]
     if not missing:
         return ["--pdf"]
-    say(f"PDF reports skipped: {', '.join(missing)} not installed. To get them: {TEX_INSTALL}; then .venv/bin/labs pdf")
+    say(
+        f"PDF reports skipped: {', '.join(missing)} not installed. To get them: {TEX_INSTALL}; then .venv/bin/labs pdf"
+    )
     return []
 
 
@@ -77,7 +106,10 @@ def main(argv):
     if task == "test":
         code = run([BIN / "python", "-m", "pytest", *args])
         if code == 0 and not args:
-            code = run([BIN / "python", "-m", "pytest", "-q", *JAX_UNIT_TESTS], env=dict(os.environ, KERAS_BACKEND="jax"))
+            code = run(
+                [BIN / "python", "-m", "pytest", "-q", *JAX_UNIT_TESTS],
+                env=dict(os.environ, KERAS_BACKEND="jax"),
+            )
         return code
     return 0
 

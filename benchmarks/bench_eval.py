@@ -9,6 +9,7 @@ interpolated models: hundreds of small evaluations. Two comparisons, each agains
 - one evaluation of N images: `model.predict` (reference) against `training.predict_logits`.
 Prints milliseconds and the ratio to the reference.
 """
+
 import argparse
 import os
 import sys
@@ -24,7 +25,9 @@ def timed(call, repeats):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
     parser.add_argument("--epochs", type=int, default=20, help="epochs timed per validation set-up")
     parser.add_argument("--hidden", default="512,512", help="hidden widths, comma-separated")
@@ -33,6 +36,7 @@ def main(argv=None):
     hidden = [int(w) for w in args.hidden.split(",")]
 
     import keras
+
     from labs_lib import data, models, training
 
     ds = data.load("mnist", n_train=2000, n_val=1000, seed=0)
@@ -42,20 +46,46 @@ def main(argv=None):
         net = training.compile_classifier(models.mlp(ds.x_train.shape[1:], hidden, seed=0))
         kwargs = {"validation_data": (ds.x_val, ds.y_val)} if validation == "keras" else {}
         callbacks = [training.Validation(ds.x_val, ds.y_val)] if validation == "labs_lib" else []
-        net.fit(ds.x_train, ds.y_train, epochs=1, batch_size=128, verbose=0, callbacks=callbacks, **kwargs)  # tracing
+        net.fit(
+            ds.x_train,
+            ds.y_train,
+            epochs=1,
+            batch_size=128,
+            verbose=0,
+            callbacks=callbacks,
+            **kwargs,
+        )  # tracing
         start = time.perf_counter()
-        net.fit(ds.x_train, ds.y_train, epochs=args.epochs, batch_size=128, verbose=0, callbacks=callbacks, **kwargs)
+        net.fit(
+            ds.x_train,
+            ds.y_train,
+            epochs=args.epochs,
+            batch_size=128,
+            verbose=0,
+            callbacks=callbacks,
+            **kwargs,
+        )
         return 1000 * (time.perf_counter() - start) / args.epochs
 
-    print(f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, MLP {hidden}, {len(ds.x_train)} training images, "
-          f"batch 128, {len(ds.x_val)} validation images")
-    rows = [(f"fit epoch, {name}", epoch_ms(way)) for name, way in
-            (("validation_data= (reference)", "keras"), ("training.Validation", "labs_lib"), ("no validation", None))]
+    print(
+        f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, MLP {hidden}, {len(ds.x_train)} training images, "
+        f"batch 128, {len(ds.x_val)} validation images"
+    )
+    rows = [
+        (f"fit epoch, {name}", epoch_ms(way))
+        for name, way in (
+            ("validation_data= (reference)", "keras"),
+            ("training.Validation", "labs_lib"),
+            ("no validation", None),
+        )
+    ]
     reference = rows[0][1]
     print(f"{'run':48} {'ms':>9} {'vs reference':>13}")
     for label, ms in rows:
         print(f"{label:48} {ms:>9.1f} {reference / ms:>12.2f}x")
-    print(f"validation overhead per epoch: Keras {rows[0][1] - rows[2][1]:.1f} ms, labs_lib {rows[1][1] - rows[2][1]:.1f} ms")
+    print(
+        f"validation overhead per epoch: Keras {rows[0][1] - rows[2][1]:.1f} ms, labs_lib {rows[1][1] - rows[2][1]:.1f} ms"
+    )
 
     net = models.mlp(ds.x_train.shape[1:], hidden, seed=0)
     for n in (1000, 2000, 10000):
@@ -63,7 +93,9 @@ def main(argv=None):
         keras_ms = 1000 * timed(lambda: net.predict(x, batch_size=4096, verbose=0), 10)
         ours_ms = 1000 * timed(lambda: training.predict_logits(net, x), 10)
         print(f"{f'predict {n} images, model.predict (reference)':48} {keras_ms:>9.1f} {1:>12.2f}x")
-        print(f"{f'predict {n} images, training.predict_logits':48} {ours_ms:>9.1f} {keras_ms / ours_ms:>12.2f}x")
+        print(
+            f"{f'predict {n} images, training.predict_logits':48} {ours_ms:>9.1f} {keras_ms / ours_ms:>12.2f}x"
+        )
     return 0
 
 

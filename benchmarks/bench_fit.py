@@ -10,6 +10,7 @@ Against it: each other --spe value; the row marked * is what training.compile_cl
 backend (training.STEPS_PER_EXECUTION). The first epoch (tracing/compilation) is reported apart from
 the steady-state epochs. Prints seconds per epoch and the ratio to the reference.
 """
+
 import argparse
 import os
 import sys
@@ -17,25 +18,36 @@ import time
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=3, help="steady-state epochs timed after the first")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="steady-state epochs timed after the first"
+    )
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--hidden", default="100,100,100", help="hidden widths, comma-separated")
     parser.add_argument("--n-train", type=int, default=0, help="training images, 0 = all 54 000")
-    parser.add_argument("--spe", default="1,32", help="steps_per_execution values; the first is the reference")
+    parser.add_argument(
+        "--spe", default="1,32", help="steps_per_execution values; the first is the reference"
+    )
     args = parser.parse_args(argv)
     hidden = tuple(int(w) for w in args.hidden.split(","))
     spes = [int(s) for s in args.spe.split(",")]
     os.environ["KERAS_BACKEND"] = args.backend
 
     import keras
+
     from labs_lib import data, models, training
 
-    ds = data.load("mnist", n_train=args.n_train or None)  # synthetic when the real files are absent would be misleading: fail instead
+    ds = data.load(
+        "mnist", n_train=args.n_train or None
+    )  # synthetic when the real files are absent would be misleading: fail instead
     rows = []
     chosen = training.STEPS_PER_EXECUTION.get(keras.backend.backend(), 1)
-    for label, spe in [("plain fit (reference)" if spe == 1 else f"steps_per_execution={spe}", spe) for spe in spes]:
+    for label, spe in [
+        ("plain fit (reference)" if spe == 1 else f"steps_per_execution={spe}", spe) for spe in spes
+    ]:
         label += " *" if spe == chosen else ""
         training.set_seed(0)
         net = models.mlp(ds.x_train.shape[1:], hidden, kernel_initializer="he_normal")
@@ -47,12 +59,18 @@ def main(argv=None):
             times.append(time.perf_counter() - start)
         rows.append((label, spe, times[0], sum(times[1:]) / args.epochs))
     steps = -(-len(ds.x_train) // args.batch_size)
-    print(f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, MLP {list(hidden)}, batch {args.batch_size}, "
-          f"{len(ds.x_train)} images, {steps} steps/epoch")
-    print(f"{'run':24} {'spe':>4} {'first epoch s':>14} {'epoch s':>8} {'ms/step':>8} {'speed-up':>8}")
+    print(
+        f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, MLP {list(hidden)}, batch {args.batch_size}, "
+        f"{len(ds.x_train)} images, {steps} steps/epoch"
+    )
+    print(
+        f"{'run':24} {'spe':>4} {'first epoch s':>14} {'epoch s':>8} {'ms/step':>8} {'speed-up':>8}"
+    )
     reference = rows[0][3]
     for label, spe, first, steady in rows:
-        print(f"{label:24} {spe:>4} {first:>14.2f} {steady:>8.3f} {1000 * steady / steps:>8.2f} {reference / steady:>7.2f}x")
+        print(
+            f"{label:24} {spe:>4} {first:>14.2f} {steady:>8.3f} {1000 * steady / steps:>8.2f} {reference / steady:>7.2f}x"
+        )
     return 0
 
 

@@ -7,6 +7,7 @@ points, full batch, AdamW. Reference: `model.fit(x, y, batch_size=len(x), epochs
 per epoch), the plain approach. Against it: loops.fit_full_batch with chunks of 1 000 epochs per compiled call.
 Prints milliseconds per epoch (compilation included, since a notebook pays it) and the speed-up.
 """
+
 import argparse
 import os
 import sys
@@ -14,13 +15,16 @@ import time
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
     args = parser.parse_args(argv)
     os.environ["KERAS_BACKEND"] = args.backend
 
     import keras
+
     from labs_lib import data, loops, models
 
     x, y = data.function_samples("f1", 2000)
@@ -35,13 +39,22 @@ def main(argv=None):
     fit_s = time.perf_counter() - start
 
     start = time.perf_counter()
-    loops.fit_full_batch(net(), keras.optimizers.AdamW(1e-3, weight_decay=1e-4), x, y, epochs=args.epochs, chunk=1000)
+    loops.fit_full_batch(
+        net(), keras.optimizers.AdamW(1e-3, weight_decay=1e-4), x, y, epochs=args.epochs, chunk=1000
+    )
     loop_s = time.perf_counter() - start
 
-    print(f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, {args.epochs} full-batch epochs on 2000 points, 571 weights")
+    print(
+        f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, {args.epochs} full-batch epochs on 2000 points, 571 weights"
+    )
     print(f"{'run':40} {'seconds':>8} {'ms/epoch':>9} {'speed-up':>9}")
-    for label, seconds in (("model.fit, one epoch per step (reference)", fit_s), ("loops.fit_full_batch, chunks of 1000", loop_s)):
-        print(f"{label:40} {seconds:>8.2f} {1000 * seconds / args.epochs:>9.3f} {fit_s / seconds:>8.1f}x")
+    for label, seconds in (
+        ("model.fit, one epoch per step (reference)", fit_s),
+        ("loops.fit_full_batch, chunks of 1000", loop_s),
+    ):
+        print(
+            f"{label:40} {seconds:>8.2f} {1000 * seconds / args.epochs:>9.3f} {fit_s / seconds:>8.1f}x"
+        )
     return 0
 
 

@@ -13,6 +13,7 @@ The reference keeps two levers it cannot undo without changing the notebook's co
 bound on the plain approach's: side-by-side fits that carry callbacks other than EvaluateAtEpochs (07's weight trajectories) and
 07's gradient-norm descent (a compiled loop with no model.fit equivalent).
 """
+
 import argparse
 import os
 import sys
@@ -31,14 +32,27 @@ def plain_env():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("notebooks", nargs="*", help="names or prefixes (default: all)")
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
     parser.add_argument("--profile", default="quick")
-    parser.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
-                        help="parameter override for both runs (repeatable)")
+    parser.add_argument(
+        "-p",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="parameter override for both runs (repeatable)",
+    )
     args = parser.parse_args(argv)
-    return compare_packs(args, [("plain", plain_env(), ["--no-warm-start"]), ("labs_lib", {}, [])], params=args.params, target=TARGET_SPEEDUP)
+    return compare_packs(
+        args,
+        [("plain", plain_env(), ["--no-warm-start"]), ("labs_lib", {}, [])],
+        params=args.params,
+        target=TARGET_SPEEDUP,
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Rows, each timed over the steady-state epochs after one warm-up epoch (compilati
 - labs_lib, data on device: the same fit given jax arrays.
 Prints ms per step and the ratio to the reference.
 """
+
 import argparse
 import os
 import sys
@@ -26,9 +27,14 @@ def hand_written(x, y, hidden, batch_size, lr=1e-3, seed=0):
 
     sizes = [x.shape[1], *hidden, 10]
     keys = jax.random.split(jax.random.PRNGKey(seed), len(sizes) - 1)
-    params = [(jax.random.normal(k, (a, b)) * jnp.sqrt(2.0 / a), jnp.zeros(b)) for k, a, b in zip(keys, sizes, sizes[1:])]
+    params = [
+        (jax.random.normal(k, (a, b)) * jnp.sqrt(2.0 / a), jnp.zeros(b))
+        for k, a, b in zip(keys, sizes, sizes[1:])
+    ]
+
     def zeros():  # separate buffers for m and v: the step donates its state
         return jax.tree_util.tree_map(jnp.zeros_like, params)
+
     state = (params, zeros(), zeros(), jnp.zeros((), jnp.int32))
 
     def loss_fn(params, xb, yb):
@@ -44,8 +50,10 @@ def hand_written(x, y, hidden, batch_size, lr=1e-3, seed=0):
         t = t + 1
         m = jax.tree_util.tree_map(lambda m, g: 0.9 * m + 0.1 * g, m, grads)
         v = jax.tree_util.tree_map(lambda v, g: 0.999 * v + 0.001 * g * g, v, grads)
-        scale = lr * jnp.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
-        params = jax.tree_util.tree_map(lambda p, m, v: p - scale * m / (jnp.sqrt(v) + 1e-7), params, m, v)
+        scale = lr * jnp.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        params = jax.tree_util.tree_map(
+            lambda p, m, v: p - scale * m / (jnp.sqrt(v) + 1e-7), params, m, v
+        )
         return (params, m, v, t), loss
 
     n = (len(x) // batch_size) * batch_size
@@ -80,8 +88,12 @@ def time_epochs(run_epoch, state, epochs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=3, help="steady-state epochs timed after the first")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="steady-state epochs timed after the first"
+    )
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--hidden", default="100,100,100", help="hidden widths, comma-separated")
     parser.add_argument("--n-train", type=int, default=0, help="training images, 0 = all 54 000")
@@ -90,10 +102,13 @@ def main(argv=None):
     hidden = tuple(int(w) for w in args.hidden.split(","))
 
     import jax
+
     from labs_lib import data, models, training
 
     ds = data.load("mnist", n_train=args.n_train or None)
-    n = (len(ds.x_train) // args.batch_size) * args.batch_size  # whole batches only, the same for every row
+    n = (
+        len(ds.x_train) // args.batch_size
+    ) * args.batch_size  # whole batches only, the same for every row
     x = ds.x_train[:n].reshape(n, -1)
     y = ds.y_train[:n]
     step_epoch, scan_epoch, state, steps = hand_written(x, y, hidden, args.batch_size)
@@ -101,21 +116,31 @@ def main(argv=None):
     _, _, state, _ = hand_written(x, y, hidden, args.batch_size)
     rows.append(("reference, scanned epoch", *time_epochs(scan_epoch, state, args.epochs)))
 
-    for label, xs, ys in (("labs_lib fit, NumPy data", x, y), ("labs_lib fit, data on device", jax.device_put(x), jax.device_put(y))):
+    for label, xs, ys in (
+        ("labs_lib fit, NumPy data", x, y),
+        ("labs_lib fit, data on device", jax.device_put(x), jax.device_put(y)),
+    ):
         training.set_seed(0)
-        net = training.compile_classifier(models.mlp((x.shape[1],), hidden, kernel_initializer="he_normal"), 1e-3)
+        net = training.compile_classifier(
+            models.mlp((x.shape[1],), hidden, kernel_initializer="he_normal"), 1e-3
+        )
 
         def fit_epoch(_, net=net, xs=xs, ys=ys):
             net.fit(xs, ys, batch_size=args.batch_size, epochs=1, verbose=0, shuffle=False)
+
         rows.append((label, *time_epochs(fit_epoch, None, args.epochs)))
 
-    print(f"device {jax.devices()[0]}, {os.cpu_count()} CPUs, jax {jax.__version__}, MLP {list(hidden)}, "
-          f"batch {args.batch_size}, {n} images, {steps} steps/epoch, steps_per_execution "
-          f"{training.execution_steps()}")
+    print(
+        f"device {jax.devices()[0]}, {os.cpu_count()} CPUs, jax {jax.__version__}, MLP {list(hidden)}, "
+        f"batch {args.batch_size}, {n} images, {steps} steps/epoch, steps_per_execution "
+        f"{training.execution_steps()}"
+    )
     print(f"{'run':30} {'first epoch s':>14} {'ms/step':>8} {'vs reference':>13}")
     reference = rows[0][2]
     for label, first, steady in rows:
-        print(f"{label:30} {first:>14.2f} {1000 * steady / steps:>8.3f} {steady / reference:>12.2f}x")
+        print(
+            f"{label:30} {first:>14.2f} {1000 * steady / steps:>8.3f} {steady / reference:>12.2f}x"
+        )
     print("target: labs_lib within 1.5x of the reference")
     return 0
 

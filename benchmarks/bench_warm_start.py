@@ -7,6 +7,7 @@ its cells, as one `papermill` call per notebook does. Warm (the default): each n
 start, and import the notebook's modules, while the notebook before it runs. A notebook's seconds count from
 its turn to its end, so a warm start shows as fewer seconds per notebook and less wall time for the pack.
 """
+
 import sys
 
 from bench_quick_pack import compare_packs, pack_parser
@@ -14,7 +15,9 @@ from bench_quick_pack import compare_packs, pack_parser
 
 def main(argv=None):
     args = pack_parser(__doc__).parse_args(argv)
-    return compare_packs(args, [("cold", {}, ["--no-warm-start"]), ("warm", {}, [])], jobs=args.jobs)
+    return compare_packs(
+        args, [("cold", {}, ["--no-warm-start"]), ("warm", {}, [])], jobs=args.jobs
+    )
 
 
 if __name__ == "__main__":

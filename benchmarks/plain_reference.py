@@ -10,6 +10,7 @@
 Results are not those of the normal runs. bench_plain.py makes each notebook's kernel call `install()` before
 its first cell (plain_startup.py as the kernel's PYTHONSTARTUP); labs_lib itself knows nothing of this mode.
 """
+
 import dataclasses
 
 import keras
@@ -61,13 +62,26 @@ def fit_side_by_side(model, data, *, callbacks=(), **options):
     return ORIGINAL["fit_side_by_side"](model, data, callbacks=callbacks, **options)
 
 
-def fit_separately(model, data, *, epochs, batch_size, label="side by side", log_every=None,
-                   callbacks=(), y_train=None):
+def fit_separately(
+    model,
+    data,
+    *,
+    epochs,
+    batch_size,
+    label="side by side",
+    log_every=None,
+    callbacks=(),
+    y_train=None,
+):
     """One compile and fit per net of a side_by_side model. EvaluateAtEpochs callbacks get each net's
     results under its name, as after a side-by-side fit."""
     y_train = y_train or {}
-    optimizer = next(k for k, cls in training.OPTIMIZERS.items() if isinstance(model.optimizer, cls))
-    loss = model.loss[0] if isinstance(model.loss, (list, tuple)) else model.loss  # one net: one loss
+    optimizer = next(
+        k for k, cls in training.OPTIMIZERS.items() if isinstance(model.optimizer, cls)
+    )
+    loss = (
+        model.loss[0] if isinstance(model.loss, (list, tuple)) else model.loss
+    )  # one net: one loss
     soft = isinstance(loss, keras.losses.CategoricalCrossentropy)
     frames = {}
     for name in model.output_names:
@@ -75,8 +89,15 @@ def fit_separately(model, data, *, epochs, batch_size, label="side by side", log
         net = compile_classifier(model.get_layer(name), lr, soft_targets=soft, optimizer=optimizer)
         own = dataclasses.replace(data, y_train=y_train[name]) if name in y_train else data
         clones = [training.EvaluateAtEpochs(cb.x, cb.y, cb.epochs) for cb in callbacks]
-        frames[name] = fit(net, own, epochs=epochs, batch_size=batch_size, label=f"{label}: {name}",
-                           log_every=log_every, callbacks=clones)
+        frames[name] = fit(
+            net,
+            own,
+            epochs=epochs,
+            batch_size=batch_size,
+            label=f"{label}: {name}",
+            log_every=log_every,
+            callbacks=clones,
+        )
         for cb, clone in zip(callbacks, clones):
             for epoch, measured in clone.results.items():
                 cb.results.setdefault(epoch, {})[name] = measured

@@ -18,6 +18,7 @@ Under the hood, not needed to follow a lesson: `_data_sources` (dataset files, c
 (`labs_tools`: the `labs` command, runner, PDF reports, gallery) uses too. This package never imports
 `labs_tools`. Importing it is cheap (no Keras).
 """
+
 import os
 from pathlib import Path
 

@@ -3,6 +3,7 @@ downloads through `keras.utils.get_file`, checks, and a reader per dataset that 
 
 `labs_lib.data.load` is the way in; nothing here is needed to follow the notebooks.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -23,7 +24,9 @@ import numpy as np
 
 from labs_lib.shared.files import atomic_write
 
-NOTMNIST_TEST_FRACTION = 0.1  # notMNIST has no official test set: this stratified share of it is held out
+NOTMNIST_TEST_FRACTION = (
+    0.1  # notMNIST has no official test set: this stratified share of it is held out
+)
 
 
 class ChecksumError(ValueError):
@@ -34,8 +37,8 @@ class DatasetNotFoundError(FileNotFoundError):
     """A data file that is neither in the data directory nor downloadable."""
 
 
-
 # --------------------------------------------------------------------------- registry
+
 
 @dataclass(frozen=True)
 class _Info:
@@ -47,29 +50,47 @@ class _Info:
 _DIGITS = tuple("0123456789")
 INFO = {
     "mnist": _Info("MNIST", (28, 28, 1), _DIGITS),
-    "fashion_mnist": _Info("Fashion-MNIST", (28, 28, 1), (
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
-    "cifar10": _Info("CIFAR-10", (32, 32, 3), (
-        "airplane", "automobile", "bird", "cat", "deer",
-        "dog", "frog", "horse", "ship", "truck")),
+    "fashion_mnist": _Info(
+        "Fashion-MNIST",
+        (28, 28, 1),
+        (
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
+    ),
+    "cifar10": _Info(
+        "CIFAR-10",
+        (32, 32, 3),
+        ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    ),
     "notmnist": _Info("notMNIST", (28, 28, 1), tuple("ABCDEFGHIJ")),
     "gurmukhi": _Info("Gurmukhi digits", (32, 32, 1), _DIGITS),
 }
 
 #: Examples in each official part: (train, test); None = no official test set.
 _OFFICIAL_SIZES = {
-    "mnist": (60000, 10000), "fashion_mnist": (60000, 10000), "cifar10": (50000, 10000),
-    "notmnist": (18724, None), "gurmukhi": (1000, 178),  # gurmukhi: (train, val), no test set
+    "mnist": (60000, 10000),
+    "fashion_mnist": (60000, 10000),
+    "cifar10": (50000, 10000),
+    "notmnist": (18724, None),
+    "gurmukhi": (1000, 178),  # gurmukhi: (train, val), no test set
 }
 _CIFAR_OFFLINE_TEST_SIZE = 1000
 
 
 @dataclass(frozen=True)
 class _File:
-    subdir: str            # folder inside the data directory
-    name: str              # file name there
-    sha256: str | None     # None: no published file hash (checked by content instead)
+    subdir: str  # folder inside the data directory
+    name: str  # file name there
+    sha256: str | None  # None: no published file hash (checked by content instead)
     urls: tuple[str, ...] = ()  # mirrors, tried in turn
 
 
@@ -87,32 +108,70 @@ _FASHION_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/
 #: The four IDX files of each IDX dataset, keyed by part.
 _IDX_FILES = {
     "mnist": {
-        "x_train": _mirrored("mnist", "train-images-idx3-ubyte.gz",
-                             "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", _MNIST_MIRRORS),
-        "y_train": _mirrored("mnist", "train-labels-idx1-ubyte.gz",
-                             "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", _MNIST_MIRRORS),
-        "x_test": _mirrored("mnist", "t10k-images-idx3-ubyte.gz",
-                            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", _MNIST_MIRRORS),
-        "y_test": _mirrored("mnist", "t10k-labels-idx1-ubyte.gz",
-                            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", _MNIST_MIRRORS),
+        "x_train": _mirrored(
+            "mnist",
+            "train-images-idx3-ubyte.gz",
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            _MNIST_MIRRORS,
+        ),
+        "y_train": _mirrored(
+            "mnist",
+            "train-labels-idx1-ubyte.gz",
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            _MNIST_MIRRORS,
+        ),
+        "x_test": _mirrored(
+            "mnist",
+            "t10k-images-idx3-ubyte.gz",
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            _MNIST_MIRRORS,
+        ),
+        "y_test": _mirrored(
+            "mnist",
+            "t10k-labels-idx1-ubyte.gz",
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            _MNIST_MIRRORS,
+        ),
     },
     "fashion_mnist": {
-        "x_train": _mirrored("fashion-mnist", "train-images-idx3-ubyte.gz",
-                             "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", _FASHION_MIRRORS),
-        "y_train": _mirrored("fashion-mnist", "train-labels-idx1-ubyte.gz",
-                             "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", _FASHION_MIRRORS),
-        "x_test": _mirrored("fashion-mnist", "t10k-images-idx3-ubyte.gz",
-                            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", _FASHION_MIRRORS),
-        "y_test": _mirrored("fashion-mnist", "t10k-labels-idx1-ubyte.gz",
-                            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", _FASHION_MIRRORS),
+        "x_train": _mirrored(
+            "fashion-mnist",
+            "train-images-idx3-ubyte.gz",
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            _FASHION_MIRRORS,
+        ),
+        "y_train": _mirrored(
+            "fashion-mnist",
+            "train-labels-idx1-ubyte.gz",
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            _FASHION_MIRRORS,
+        ),
+        "x_test": _mirrored(
+            "fashion-mnist",
+            "t10k-images-idx3-ubyte.gz",
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            _FASHION_MIRRORS,
+        ),
+        "y_test": _mirrored(
+            "fashion-mnist",
+            "t10k-labels-idx1-ubyte.gz",
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            _FASHION_MIRRORS,
+        ),
     },
 }
 
-_CIFAR_ARCHIVE = _File("cifar10", "cifar-10-python.tar.gz",
-                       "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
-                       ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",))
-_CIFAR_OFFLINE = _File("cifar10", "cifar10_offline.npz",
-                       "b2103a8055fc5c80f2291f9130265c59d509e45091ee44f41b8c91f22037ac88")
+_CIFAR_ARCHIVE = _File(
+    "cifar10",
+    "cifar-10-python.tar.gz",
+    "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+    ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
+)
+_CIFAR_OFFLINE = _File(
+    "cifar10",
+    "cifar10_offline.npz",
+    "b2103a8055fc5c80f2291f9130265c59d509e45091ee44f41b8c91f22037ac88",
+)
 _CIFAR_BATCHES_DIR = "cifar-10-batches-py"
 #: MD5 of the extracted pickles, as published by torchvision (no SHA-256 is published for them).
 _CIFAR_BATCH_MD5 = {
@@ -124,28 +183,49 @@ _CIFAR_BATCH_MD5 = {
     "test_batch": "40351d587109b95175f43aff81a1287e",
 }
 
-_NOTMNIST_NPZ = _File("notmnist", "notmnist_small.npz",
-                      "a1311a8109cdee3ee69dd1369cd1cf6c7de30e5ab2501e3c65dbc35f72591553")
-_NOTMNIST_TARBALL = _File("notmnist", "notMNIST_small.tar.gz", None, (
-    "http://yaroslavvb.com/upload/notMNIST/notMNIST_small.tar.gz",
-    "https://commondatastorage.googleapis.com/books1000/notMNIST_small.tar.gz",
-))
+_NOTMNIST_NPZ = _File(
+    "notmnist",
+    "notmnist_small.npz",
+    "a1311a8109cdee3ee69dd1369cd1cf6c7de30e5ab2501e3c65dbc35f72591553",
+)
+_NOTMNIST_TARBALL = _File(
+    "notmnist",
+    "notMNIST_small.tar.gz",
+    None,
+    (
+        "http://yaroslavvb.com/upload/notMNIST/notMNIST_small.tar.gz",
+        "https://commondatastorage.googleapis.com/books1000/notMNIST_small.tar.gz",
+    ),
+)
 #: SHA-256 of the raw bytes of the arrays in notmnist_small.npz.
 _NOTMNIST_CONTENT = {
     "x": "684045a54aeca0b807dae5e3039613aa8a3a8b35c33d412ce14e920d8fa2a77f",
     "y": "8f1264be132dd2d89765388d184fff7474715660255c4c22e46f6885f97f59fa",
 }
 
-_GURMUKHI_NPZ = _File("gurmukhi", "gurmukhi_digits.npz",
-                      "d01996f152815f46213fd9540b7de76fea73fe61c15c3c9be20bf808e3106163")
-_GURMUKHI_REPO = ("https://raw.githubusercontent.com/revantteotia/gurumukhi-digit-classification/"
-                  "4e092c02070490ff87cf50bf5534b41d71c27175/gurumukhi_digits_dataset/")
+_GURMUKHI_NPZ = _File(
+    "gurmukhi",
+    "gurmukhi_digits.npz",
+    "d01996f152815f46213fd9540b7de76fea73fe61c15c3c9be20bf808e3106163",
+)
+_GURMUKHI_REPO = (
+    "https://raw.githubusercontent.com/revantteotia/gurumukhi-digit-classification/"
+    "4e092c02070490ff87cf50bf5534b41d71c27175/gurumukhi_digits_dataset/"
+)
 #: The dataset's own zips (a GitHub copy; no canonical URL exists), keyed by split.
 _GURMUKHI_ZIPS = {
-    "train": _mirrored("gurmukhi", "train.zip",
-                       "e31f4ee15538f89e3c3a30a9806c57223c504a9b2306d1c9a6aea4745ea90b5c", (_GURMUKHI_REPO,)),
-    "val": _mirrored("gurmukhi", "val.zip",
-                     "0b3706819f4941ff09eac53fbeb92dc79efd102b45b2d973da0489e65c5b8729", (_GURMUKHI_REPO,)),
+    "train": _mirrored(
+        "gurmukhi",
+        "train.zip",
+        "e31f4ee15538f89e3c3a30a9806c57223c504a9b2306d1c9a6aea4745ea90b5c",
+        (_GURMUKHI_REPO,),
+    ),
+    "val": _mirrored(
+        "gurmukhi",
+        "val.zip",
+        "0b3706819f4941ff09eac53fbeb92dc79efd102b45b2d973da0489e65c5b8729",
+        (_GURMUKHI_REPO,),
+    ),
 }
 _GURMUKHI_CONTENT = {
     "x_train": "9c64b2ac8d133867000dfd2689fdadc09965fd1a4362b0e55f11342b82dbfa61",
@@ -180,7 +260,9 @@ def safe_extract(archive, dest) -> Path:
             dest.mkdir(parents=True, exist_ok=True)
             zf.extractall(dest)
     else:
-        raise ValueError(f"archive must be a tar or zip file, got {archive} (neither format recognised)")
+        raise ValueError(
+            f"archive must be a tar or zip file, got {archive} (neither format recognised)"
+        )
     return dest
 
 
@@ -201,8 +283,10 @@ def _escapes(name: str) -> bool:
 
 def _check_member_path(name: str, archive: Path) -> None:
     if _escapes(name):
-        raise ValueError(f"refusing to extract {archive}: member {name!r} would be written outside "
-                         "the destination (absolute path or '..'); only relative paths inside it are allowed")
+        raise ValueError(
+            f"refusing to extract {archive}: member {name!r} would be written outside "
+            "the destination (absolute path or '..'); only relative paths inside it are allowed"
+        )
 
 
 def _check_tar_member(member: tarfile.TarInfo, archive: Path) -> None:
@@ -210,17 +294,24 @@ def _check_tar_member(member: tarfile.TarInfo, archive: Path) -> None:
     if member.issym():
         target = str(PurePosixPath(member.name).parent / member.linkname)
         if member.linkname.startswith("/") or _escapes(target):
-            raise ValueError(f"refusing to extract {archive}: link {member.name!r} points outside the "
-                             f"destination, to {member.linkname!r}")
+            raise ValueError(
+                f"refusing to extract {archive}: link {member.name!r} points outside the "
+                f"destination, to {member.linkname!r}"
+            )
     elif member.islnk() and _escapes(member.linkname):
-        raise ValueError(f"refusing to extract {archive}: hard link {member.name!r} points outside the "
-                         f"destination, to {member.linkname!r}")
+        raise ValueError(
+            f"refusing to extract {archive}: hard link {member.name!r} points outside the "
+            f"destination, to {member.linkname!r}"
+        )
     elif not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
-        raise ValueError(f"refusing to extract {archive}: member {member.name!r} is a device or fifo; "
-                         "only files, folders and links inside the destination are allowed")
+        raise ValueError(
+            f"refusing to extract {archive}: member {member.name!r} is a device or fifo; "
+            "only files, folders and links inside the destination are allowed"
+        )
 
 
 # --------------------------------------------------------------------------- sizes
+
 
 def held_count(fraction: float, n: int) -> int:
     """How many of n examples a stratified hold-out of `fraction` takes."""
@@ -244,6 +335,7 @@ def available_sizes(name, val_split, root: Path) -> dict[str, int]:
 
 # --------------------------------------------------------------------------- files: checks and downloads
 
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -258,14 +350,17 @@ def _sha256_file(path: Path) -> str:
 
 def _fix_hint(file: _File) -> str:
     if file.urls:
-        return f"delete it to download it again, or replace it with the original from {file.urls[0]}"
+        return (
+            f"delete it to download it again, or replace it with the original from {file.urls[0]}"
+        )
     return "replace it with the original (shared/data holds one; data/README.md describes it)"
 
 
 def _checksum_error(path: Path, file: _File, actual: str) -> ChecksumError:
     return ChecksumError(
         f"{path} has the wrong SHA-256, so it was not used: expected {file.sha256}, got {actual}. "
-        f"The file is damaged, truncated or a different version; {_fix_hint(file)}.")
+        f"The file is damaged, truncated or a different version; {_fix_hint(file)}."
+    )
 
 
 def _verified_bytes(file: _File, root: Path, instead: str = "") -> tuple[bytes, Path]:
@@ -317,7 +412,8 @@ def _download(file: _File, root: Path, *, instead: str = "") -> Path:
     raise DatasetNotFoundError(
         f"{file.name} is missing from {folder} and {how}. "
         f"Put the file at {folder / file.name}{instead}, or set LABS_DATA_DIR to a folder laid out "
-        f"like shared/data ({_LAYOUT_HINT}).")
+        f"like shared/data ({_LAYOUT_HINT})."
+    )
 
 
 def _get_file(file: _File, url: str, root: Path) -> Path:
@@ -326,12 +422,20 @@ def _get_file(file: _File, url: str, root: Path) -> Path:
 
     folder = root / file.subdir
     if not _writable(folder):  # read-only data directory: keras falls back to its cache under /tmp
-        return Path(keras.utils.get_file(file.name, url, file_hash=file.sha256,
-                                         cache_dir=str(root), cache_subdir=file.subdir))
+        return Path(
+            keras.utils.get_file(
+                file.name, url, file_hash=file.sha256, cache_dir=str(root), cache_subdir=file.subdir
+            )
+        )
     partial = Path(tempfile.mkdtemp(prefix=f".{file.name}.", suffix=".part", dir=folder))
     try:
-        got = keras.utils.get_file(file.name, url, file_hash=file.sha256, cache_dir=str(root),
-                                   cache_subdir=str(partial.relative_to(root)))
+        got = keras.utils.get_file(
+            file.name,
+            url,
+            file_hash=file.sha256,
+            cache_dir=str(root),
+            cache_subdir=str(partial.relative_to(root)),
+        )
         target = folder / file.name
         os.replace(got, target)
         return target
@@ -392,15 +496,22 @@ def _parse_idx(raw: bytes, where: str) -> np.ndarray:
     if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES or raw[3] == 0:
         raise ValueError(
             f"{where} is not an IDX file: magic number 0x{raw[:4].hex()}, expected 0x0000TTNN with type TT "
-            f"in {{08, 09, 0b, 0c, 0d, 0e}} and NN >= 1 dims (0x00000801 labels, 0x00000803 images)")
+            f"in {{08, 09, 0b, 0c, 0d, 0e}} and NN >= 1 dims (0x00000801 labels, 0x00000803 images)"
+        )
     ndim, dtype = raw[3], np.dtype(_IDX_DTYPES[raw[2]])
     header = 4 + 4 * ndim
     dims = struct.unpack(f">{ndim}I", raw[4:header]) if len(raw) >= header else ()
     size = int(np.prod(dims, dtype=np.int64)) if dims else 0
     if not dims or len(raw) != header + size * dtype.itemsize:
-        raise ValueError(f"{where} is truncated or has extra bytes: its header gives dims {dims} of "
-                         f"{dtype.itemsize}-byte values, the file holds {max(len(raw) - header, 0)} data bytes")
-    return np.frombuffer(raw, dtype, count=size, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+        raise ValueError(
+            f"{where} is truncated or has extra bytes: its header gives dims {dims} of "
+            f"{dtype.itemsize}-byte values, the file holds {max(len(raw) - header, 0)} data bytes"
+        )
+    return (
+        np.frombuffer(raw, dtype, count=size, offset=header)
+        .reshape(dims)
+        .astype(dtype.newbyteorder("="))
+    )
 
 
 def _read_idx_dataset(name: str, root: Path):
@@ -408,7 +519,9 @@ def _read_idx_dataset(name: str, root: Path):
     arrays, folders = {}, set()
     names = ", ".join(f.name for f in _IDX_FILES[name].values())
     for key, file in _IDX_FILES[name].items():
-        data, path = _verified_bytes(file, root, instead=f" ({INFO[name].title} needs all four: {names})")
+        data, path = _verified_bytes(
+            file, root, instead=f" ({INFO[name].title} needs all four: {names})"
+        )
         arrays[key] = _parse_idx(data, str(path))
         folders.add(str(path.parent))
     for part in ("train", "test"):
@@ -416,10 +529,14 @@ def _read_idx_dataset(name: str, root: Path):
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
             raise ValueError(f"{name} {part} files disagree: images {x.shape}, labels {y.shape}")
     origin = f"{INFO[name].title}, original IDX files from {', '.join(sorted(folders))}"
-    return {"train": (arrays["x_train"], arrays["y_train"]), "test": (arrays["x_test"], arrays["y_test"])}, origin
+    return {
+        "train": (arrays["x_train"], arrays["y_train"]),
+        "test": (arrays["x_test"], arrays["y_test"]),
+    }, origin
 
 
 # --------------------------------------------------------------------------- CIFAR-10
+
 
 def _cifar_kind(root: Path) -> str:
     """Which CIFAR-10 copy load() will use: "batches", "archive", "offline" or "download"."""
@@ -439,19 +556,28 @@ def _read_cifar10(root: Path):
     if kind == "offline":
         data, path = _verified_bytes(_CIFAR_OFFLINE, root)
         a = _npz_arrays(data)
-        origin = (f"CIFAR-10, offline copy {path}: test set is only the first "
-                  f"{len(a['y_test'])} of the 10000 official test images")
+        origin = (
+            f"CIFAR-10, offline copy {path}: test set is only the first "
+            f"{len(a['y_test'])} of the 10000 official test images"
+        )
         return {"train": (a["x_train"], a["y_train"]), "test": (a["x_test"], a["y_test"])}, origin
     if kind == "batches":
         batches = folder / _CIFAR_BATCHES_DIR
-        return _cifar_batches(batches, check=True), f"CIFAR-10, canonical python batches in {batches}"
+        return _cifar_batches(
+            batches, check=True
+        ), f"CIFAR-10, canonical python batches in {batches}"
     if kind == "archive":
         archive = folder / _CIFAR_ARCHIVE.name
         _check_file(archive, _CIFAR_ARCHIVE)
     else:
-        archive = _download(_CIFAR_ARCHIVE, root, instead=(
-            f" (or the partial offline copy {_CIFAR_OFFLINE.name} next to it)"))
-    return _cifar_from_archive(archive), f"CIFAR-10, canonical {_CIFAR_ARCHIVE.name} from {archive.parent}"
+        archive = _download(
+            _CIFAR_ARCHIVE,
+            root,
+            instead=(f" (or the partial offline copy {_CIFAR_OFFLINE.name} next to it)"),
+        )
+    return _cifar_from_archive(
+        archive
+    ), f"CIFAR-10, canonical {_CIFAR_ARCHIVE.name} from {archive.parent}"
 
 
 def _cifar_from_archive(archive: Path) -> dict:
@@ -478,22 +604,31 @@ def _cifar_batches(folder: Path, check: bool) -> dict:
     for batch, md5 in _CIFAR_BATCH_MD5.items():
         path = folder / batch
         if not path.is_file():
-            raise DatasetNotFoundError(f"{path} is missing, so {folder} is incomplete; delete that folder to "
-                                       f"extract it again from {_CIFAR_ARCHIVE.name}")
+            raise DatasetNotFoundError(
+                f"{path} is missing, so {folder} is incomplete; delete that folder to "
+                f"extract it again from {_CIFAR_ARCHIVE.name}"
+            )
         data = path.read_bytes()
         actual = hashlib.md5(data, usedforsecurity=False).hexdigest()
         if check and actual != md5:
-            raise ChecksumError(f"{path} has the wrong MD5, so it was not used: expected {md5}, got {actual}. "
-                                f"Delete the folder {folder} to extract it again from {_CIFAR_ARCHIVE.name}.")
+            raise ChecksumError(
+                f"{path} has the wrong MD5, so it was not used: expected {md5}, got {actual}. "
+                f"Delete the folder {folder} to extract it again from {_CIFAR_ARCHIVE.name}."
+            )
         entry = pickle.loads(data, encoding="bytes")  # trusted: hash-checked original files
-        xs[batch] = np.asarray(entry[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        xs[batch] = (
+            np.asarray(entry[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        )
         ys[batch] = np.asarray(entry[b"labels"], np.uint8)
     train = [b for b in _CIFAR_BATCH_MD5 if b != "test_batch"]
-    return {"train": (np.concatenate([xs[b] for b in train]), np.concatenate([ys[b] for b in train])),
-            "test": (xs["test_batch"], ys["test_batch"])}
+    return {
+        "train": (np.concatenate([xs[b] for b in train]), np.concatenate([ys[b] for b in train])),
+        "test": (xs["test_batch"], ys["test_batch"]),
+    }
 
 
 # --------------------------------------------------------------------------- notMNIST
+
 
 def _read_notmnist(root: Path):
     """notMNIST small: the npz, else rebuilt from the canonical tarball (local or downloaded)."""
@@ -504,7 +639,9 @@ def _read_notmnist(root: Path):
         return {"train": (a["x"], a["y"])}, f"notMNIST small, {path}"
     tarball = folder / _NOTMNIST_TARBALL.name
     if not tarball.is_file():
-        tarball = _download(_NOTMNIST_TARBALL, root, instead=f" (or {_NOTMNIST_NPZ.name} in the same folder)")
+        tarball = _download(
+            _NOTMNIST_TARBALL, root, instead=f" (or {_NOTMNIST_NPZ.name} in the same folder)"
+        )
     a = _notmnist_from_tarball(tarball)
     where = f"rebuilt from {tarball}"
     if _writable(folder):
@@ -538,7 +675,12 @@ def _notmnist_from_tarball(tarball: Path) -> dict:
     with tarfile.open(tarball) as tar:  # read in memory, nothing is written
         for member in tar:
             parts = PurePosixPath(member.name).parts
-            if not member.isfile() or len(parts) < 2 or parts[-2] not in letters or not parts[-1].endswith(".png"):
+            if (
+                not member.isfile()
+                or len(parts) < 2
+                or parts[-2] not in letters
+                or not parts[-1].endswith(".png")
+            ):
                 continue
             image = _decoded_image(tar.extractfile(member).read(), (28, 28))
             if image is not None:
@@ -566,10 +708,12 @@ def _check_content(arrays: dict, expected: dict, source: Path, file: _File) -> N
         raise ChecksumError(
             f"the arrays decoded from {source} do not match the published content (SHA-256 of the raw "
             f"array bytes: {details}), so they were not used. The archive is damaged or a different "
-            f"version; {_fix_hint(file)}.")
+            f"version; {_fix_hint(file)}."
+        )
 
 
 # --------------------------------------------------------------------------- Gurmukhi
+
 
 def _read_gurmukhi(root: Path):
     """Gurmukhi digits: the npz, else rebuilt from the dataset's train.zip and val.zip; inverted."""
@@ -584,8 +728,10 @@ def _read_gurmukhi(root: Path):
             _save_npz(npz, a)
             where += f" (saved as {npz})"
     # stored as ink 0 on a 255 background: invert to bright ink on 0, like the other datasets
-    return ({"train": (255 - a["x_train"], a["y_train"]), "val": (255 - a["x_val"], a["y_val"])},
-            f"Gurmukhi digits, {where}")
+    return (
+        {"train": (255 - a["x_train"], a["y_train"]), "val": (255 - a["x_val"], a["y_val"])},
+        f"Gurmukhi digits, {where}",
+    )
 
 
 def _gurmukhi_from_zips(root: Path) -> tuple[dict, str]:
@@ -603,7 +749,8 @@ def _gurmukhi_from_zips(root: Path) -> tuple[dict, str]:
                     f"{path.parent / _GURMUKHI_NPZ.name} (shared/data/gurmukhi holds a copy; the dataset has no "
                     f"canonical URL), or set LABS_DATA_DIR "
                     f"to a folder laid out like shared/data ({_LAYOUT_HINT}). Rebuilding it from the dataset's "
-                    f"zips failed too: {exc}") from None
+                    f"zips failed too: {exc}"
+                ) from None
         zips[split] = path
     arrays = _gurmukhi_arrays(zips)
     _check_content(arrays, _GURMUKHI_CONTENT, zips["train"].parent, _GURMUKHI_ZIPS["train"])
@@ -630,7 +777,12 @@ def _gurmukhi_rows(path: Path) -> list:
     with zipfile.ZipFile(path) as zf:  # read in memory, nothing is written
         for info in zf.infolist():
             parts = PurePosixPath(info.filename).parts
-            if info.is_dir() or len(parts) < 2 or parts[-2] not in _DIGITS or parts[0] == "__MACOSX":
+            if (
+                info.is_dir()
+                or len(parts) < 2
+                or parts[-2] not in _DIGITS
+                or parts[0] == "__MACOSX"
+            ):
                 continue
             image = _decoded_image(zf.read(info), (32, 32))
             if image is not None:

@@ -5,6 +5,7 @@
 data/README.md); each one is checked against its published SHA-256 before use, and a missing one is
 fetched with `keras.utils.get_file` (the files, checks and readers are in `_data_sources`). Keras is imported only for a download: importing this module is cheap.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -16,11 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from labs_lib import PROJECT_ROOT
-from labs_lib._data_sources import INFO, READERS, available_sizes, held_count
 from labs_lib._data_sources import (  # noqa: F401 - part of this module's API
+    INFO,
     NOTMNIST_TEST_FRACTION,
+    READERS,
     ChecksumError,
     DatasetNotFoundError,
+    available_sizes,
+    held_count,
     read_idx,
     safe_extract,
 )
@@ -32,6 +36,7 @@ SYNTHETIC_SIZES = {"train": 2000, "val": 500, "test": 500}
 
 
 # --------------------------------------------------------------------------- Dataset
+
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
@@ -66,16 +71,19 @@ class Dataset:
         xs = [x for x in (self.x_train, self.x_val, self.x_test) if x.size]
         low = min(x.min() for x in xs) if xs else 0
         high = max(x.max() for x in xs) if xs else 0
-        return "\n".join([
-            self.title,
-            f"  source: {self.source}",
-            f"  sizes:  {sizes}",
-            f"  x: {self.x_train.shape[1:]} per example, {self.x_train.dtype}, range [{low:g}, {high:g}]",
-            f"  y: {self.y_train.dtype}, {len(self.class_names)} classes ({', '.join(self.class_names)})",
-        ])
+        return "\n".join(
+            [
+                self.title,
+                f"  source: {self.source}",
+                f"  sizes:  {sizes}",
+                f"  x: {self.x_train.shape[1:]} per example, {self.x_train.dtype}, range [{low:g}, {high:g}]",
+                f"  y: {self.y_train.dtype}, {len(self.class_names)} classes ({', '.join(self.class_names)})",
+            ]
+        )
 
 
 # --------------------------------------------------------------------------- public helpers
+
 
 def data_dir() -> Path:
     """The data directory: $LABS_DATA_DIR if set, else PROJECT_ROOT / "data"."""
@@ -89,8 +97,20 @@ def _default_data_dir() -> Path:
 
 # --------------------------------------------------------------------------- load
 
-def load(name, *, n_train=None, n_val=None, n_test=None, val_split=0.1, seed=0,
-         flatten=False, normalize=True, like="mnist", data_dir=None) -> Dataset:
+
+def load(
+    name,
+    *,
+    n_train=None,
+    n_val=None,
+    n_test=None,
+    val_split=0.1,
+    seed=0,
+    flatten=False,
+    normalize=True,
+    like="mnist",
+    data_dir=None,
+) -> Dataset:
     """One dataset split into train / val / test; same arguments give byte-identical arrays.
 
     val_split: share of the official training set held out (stratified, seeded) as validation.
@@ -114,8 +134,14 @@ def _dataset(name, like, synthetic, parts, source, flatten, normalize) -> Datase
     for part, (x, y) in parts.items():
         arrays[f"x_{part}"] = _images(x, INFO[like].shape, flatten, normalize)
         arrays[f"y_{part}"] = np.asarray(y, dtype=np.int32)
-    return Dataset(name=name, like=like, synthetic=synthetic, class_names=INFO[like].class_names,
-                   source=source, **arrays)
+    return Dataset(
+        name=name,
+        like=like,
+        synthetic=synthetic,
+        class_names=INFO[like].class_names,
+        source=source,
+        **arrays,
+    )
 
 
 def _images(x: np.ndarray, shape, flatten: bool, normalize: bool) -> np.ndarray:
@@ -132,12 +158,17 @@ def _images(x: np.ndarray, shape, flatten: bool, normalize: bool) -> np.ndarray:
 
 # --------------------------------------------------------------------------- argument checks
 
+
 def _check_args(name, like, n_train, n_val, n_test, val_split, seed, flatten, normalize) -> None:
     if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
     if not isinstance(like, str) or like not in REAL_DATASETS:
         raise ValueError(f"like must be one of {REAL_DATASETS}, got {like!r}")
-    if isinstance(val_split, bool) or not isinstance(val_split, numbers.Real) or not 0 < val_split < 1:
+    if (
+        isinstance(val_split, bool)
+        or not isinstance(val_split, numbers.Real)
+        or not 0 < val_split < 1
+    ):
         raise ValueError(f"val_split must be a float in (0, 1), got {val_split!r}")
     if not _is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
@@ -150,21 +181,28 @@ def _check_args(name, like, n_train, n_val, n_test, val_split, seed, flatten, no
 
 
 def _is_int(value) -> bool:
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
+        value, (bool, np.bool_)
+    )
 
 
 def _check_sizes(name, wanted, available, val_split) -> None:
     for part in ("val", "train"):
         if available[part] == 0:
-            raise ValueError(f"val_split={val_split!r} leaves no {part} examples for {name}; "
-                             "choose a val_split that keeps both parts non-empty")
+            raise ValueError(
+                f"val_split={val_split!r} leaves no {part} examples for {name}; "
+                "choose a val_split that keeps both parts non-empty"
+            )
     for part, n in wanted.items():
         if n is not None and n > available[part]:
-            raise ValueError(f"n_{part}={n} is larger than the {available[part]} {part} examples of {name} "
-                             f"(val_split={val_split!r}); use at most {available[part]}, or None for all")
+            raise ValueError(
+                f"n_{part}={n} is larger than the {available[part]} {part} examples of {name} "
+                f"(val_split={val_split!r}); use at most {available[part]}, or None for all"
+            )
 
 
 # --------------------------------------------------------------------------- splits
+
 
 def _rng(seed: int, stream: str) -> np.random.Generator:
     """An independent random stream per purpose, so changing one subset leaves the others as they were."""
@@ -178,7 +216,9 @@ def _stratified_holdout(y: np.ndarray, fraction: float, rng) -> tuple[np.ndarray
     n_held = np.floor(quota).astype(int)
     extra = held_count(fraction, len(y)) - int(n_held.sum())
     n_held[np.argsort(n_held - quota, kind="stable")[:extra]] += 1  # largest remainders first
-    held = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, n_held)])
+    held = np.concatenate(
+        [rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, n_held)]
+    )
     held = np.sort(held)
     return np.setdiff1d(np.arange(len(y)), held, assume_unique=True), held
 
@@ -194,7 +234,9 @@ def _split(name, raw, wanted, val_split, seed):
 
     Train and val come in a seeded random order; an official test set keeps its order.
     """
-    sources, notes = _own_split(raw) if name == "gurmukhi" else _held_out_split(name, raw, val_split, seed)
+    sources, notes = (
+        _own_split(raw) if name == "gurmukhi" else _held_out_split(name, raw, val_split, seed)
+    )
     parts = {}
     for part, (x, y, index) in sources.items():
         shuffle = part != "test" or name == "notmnist"
@@ -213,8 +255,10 @@ def _own_split(raw):
     """Gurmukhi: the dataset's own train / validation parts, an empty test set."""
     x, y = raw["train"]
     sources = {"train": _all(x, y), "val": _all(*raw["val"]), "test": _all(x[:0], y[:0])}
-    return sources, ["the dataset's own train/validation split (val_split ignored), no test set; "
-                     "inverted to bright ink on a 0 background"]
+    return sources, [
+        "the dataset's own train/validation split (val_split ignored), no test set; "
+        "inverted to bright ink on a 0 background"
+    ]
 
 
 def _held_out_split(name, raw, val_split, seed):
@@ -234,9 +278,9 @@ def _held_out_split(name, raw, val_split, seed):
 
 # --------------------------------------------------------------------------- synthetic
 
-_SYNTHETIC_SHIFT = 2       # samples move by up to this many pixels each way
-_SYNTHETIC_NOISE = 0.35    # pixel noise for 784 values (MNIST), as a fraction of full brightness
-_SYNTHETIC_BLOBS = 3       # Gaussian blobs per class prototype
+_SYNTHETIC_SHIFT = 2  # samples move by up to this many pixels each way
+_SYNTHETIC_NOISE = 0.35  # pixel noise for 784 values (MNIST), as a fraction of full brightness
+_SYNTHETIC_BLOBS = 3  # Gaussian blobs per class prototype
 
 
 def _prototypes(like: str) -> np.ndarray:
@@ -282,17 +326,23 @@ def _synthetic_part(prototypes: np.ndarray, n: int, rng) -> tuple[np.ndarray, np
 def _synthetic_parts(like: str, wanted: dict, seed: int) -> dict:
     prototypes = _prototypes(like)
     sizes = {part: wanted[part] or SYNTHETIC_SIZES[part] for part in ("train", "val", "test")}
-    return {part: _synthetic_part(prototypes, n, _rng(seed, f"synthetic {part}")) for part, n in sizes.items()}
+    return {
+        part: _synthetic_part(prototypes, n, _rng(seed, f"synthetic {part}"))
+        for part, n in sizes.items()
+    }
 
 
 def _synthetic_source(like: str, seed: int) -> str:
     h, w, c = INFO[like].shape
-    return (f"synthetic data, NOT real data: noisy, shifted Gaussian-blob prototypes, one per class, "
-            f"shaped like {INFO[like].title} ({h}x{w}x{c}, {len(INFO[like].class_names)} classes), "
-            f"seed {seed}; no file was read")
+    return (
+        f"synthetic data, NOT real data: noisy, shifted Gaussian-blob prototypes, one per class, "
+        f"shaped like {INFO[like].title} ({h}x{w}x{c}, {len(INFO[like].class_names)} classes), "
+        f"seed {seed}; no file was read"
+    )
 
 
 # --------------------------------------------------------------------------- target functions (notebooks 06, 07)
+
 
 def f1(x):
     """sin(5 pi x) / (5 pi x), with its limit 1 at x = 0."""
@@ -314,12 +364,15 @@ def function_samples(name, n_points=2000, low=-1.0, high=1.0):
     if name not in TARGET_FUNCTIONS:
         raise ValueError(f"function must be one of {{{', '.join(TARGET_FUNCTIONS)}}}, got {name!r}")
     if not (_is_int(n_points) and n_points >= 2) or not low < high:
-        raise ValueError(f"need n_points >= 2 and low < high, got n_points={n_points!r}, low={low!r}, high={high!r}")
+        raise ValueError(
+            f"need n_points >= 2 and low < high, got n_points={n_points!r}, low={low!r}, high={high!r}"
+        )
     x = np.linspace(low, high, int(n_points))[:, None]
     return x.astype("float32"), TARGET_FUNCTIONS[name](x).astype("float32")
 
 
 # --------------------------------------------------------------------------- random labels (notebook 08)
+
 
 def shuffled_labels(y, seed=0):
     """A seeded random permutation of the labels `y`: every example gets another example's label, so each
@@ -332,5 +385,8 @@ def shuffled_labels(y, seed=0):
 
 def with_random_labels(ds: Dataset, seed=0) -> Dataset:
     """`ds` with its training labels shuffled (shuffled_labels); validation and test labels stay true."""
-    return replace(ds, y_train=shuffled_labels(ds.y_train, seed),
-                   source=f"{ds.source}; training labels randomly permuted (seed {seed}), validation and test labels true")
+    return replace(
+        ds,
+        y_train=shuffled_labels(ds.y_train, seed),
+        source=f"{ds.source}; training labels randomly permuted (seed {seed}), validation and test labels true",
+    )

@@ -10,6 +10,7 @@ with `float64_copy(model)`. Under JAX, 64-bit floats
 also need `jax_enable_x64`: the scope turns it on while building, and the functions here turn it on
 again whenever they compute with a float64 model (nothing is switched on for the rest of the session).
 """
+
 import contextlib
 import weakref
 
@@ -54,12 +55,19 @@ def weight_stats(model):
     rows = []
     for layer in dense_layers(model):
         kernel = np.asarray(layer.kernel)
-        rows.append({"layer": layer.name, "mean": float(kernel.mean()), "std": float(kernel.std()),
-                     "unit_spread": unit_spread(kernel)})
+        rows.append(
+            {
+                "layer": layer.name,
+                "mean": float(kernel.mean()),
+                "std": float(kernel.std()),
+                "unit_spread": unit_spread(kernel),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- losses and gradients
+
 
 def cross_entropy(y, logits):
     """Sparse categorical cross-entropy from logits, averaged over the batch (the default loss here).
@@ -96,7 +104,11 @@ def gradients(model, x, y, loss_fn=None, training=False):
     """
     _check_batch(x, y)
     variables = model.trainable_variables
-    state = [keras.ops.convert_to_numpy(v.value) for v in model.non_trainable_variables] if training else []
+    state = (
+        [keras.ops.convert_to_numpy(v.value) for v in model.non_trainable_variables]
+        if training
+        else []
+    )
     with _x64(model):
         values = _backend_gradients(model, x, y, loss_fn, training)
         for v, saved in zip(model.non_trainable_variables, state):
@@ -113,16 +125,26 @@ def _backend_gradients(model, x, y, loss_fn, training):
         with tf.GradientTape() as tape:
             logits = model(x, training=training)
             loss = _objective(loss_fn, y, logits, model.losses)
-        return tape.gradient(loss, model.trainable_variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return tape.gradient(
+            loss, model.trainable_variables, unconnected_gradients=tf.UnconnectedGradients.ZERO
+        )
     if backend == "jax":
         gradient = _jax_gradient_function(model, loss_fn, training)
-        return gradient([v.value for v in model.trainable_variables],
-                        [v.value for v in model.non_trainable_variables], x, y)
-    raise NotImplementedError(f"gradients are implemented for the tensorflow and jax backends only, "
-                              f"got backend {backend!r} (set KERAS_BACKEND=tensorflow or jax)")
+        return gradient(
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            x,
+            y,
+        )
+    raise NotImplementedError(
+        f"gradients are implemented for the tensorflow and jax backends only, "
+        f"got backend {backend!r} (set KERAS_BACKEND=tensorflow or jax)"
+    )
 
 
-_JAX_GRADIENT_FUNCTIONS = weakref.WeakKeyDictionary()  # model -> {(loss_fn, training): compiled gradient}
+_JAX_GRADIENT_FUNCTIONS = (
+    weakref.WeakKeyDictionary()
+)  # model -> {(loss_fn, training): compiled gradient}
 
 
 def _jax_gradient_function(model, loss_fn, training):
@@ -137,8 +159,9 @@ def _jax_gradient_function(model, loss_fn, training):
         model_ref = weakref.ref(model)  # the cached function must not keep the model alive
 
         def objective(trainable, non_trainable, x, y):
-            logits, _, losses = model_ref().stateless_call(trainable, non_trainable, x, training=training,
-                                                           return_losses=True)
+            logits, _, losses = model_ref().stateless_call(
+                trainable, non_trainable, x, training=training, return_losses=True
+            )
             return _objective(loss_fn, y, logits, losses)
 
         functions[loss_fn, training] = jax.jit(jax.grad(objective))
@@ -148,7 +171,9 @@ def _jax_gradient_function(model, loss_fn, training):
 def _check_batch(x, y):
     """ValueError unless x and y hold the same, non-zero number of examples."""
     if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"x and y must hold the same number of examples (at least 1), got {len(x)} and {len(y)}")
+        raise ValueError(
+            f"x and y must hold the same number of examples (at least 1), got {len(x)} and {len(y)}"
+        )
 
 
 def layer_gradient_norms(model, x, y, training=False):
@@ -161,10 +186,20 @@ def layer_gradient_norms(model, x, y, training=False):
     rows = []
     for layer in dense_layers(model):
         grad_norm = _norm(grads[layer.kernel.path]) if layer.kernel.path in grads else float("nan")
-        bias = _norm(grads[layer.bias.path]) if layer.bias is not None and layer.bias.path in grads else float("nan")
+        bias = (
+            _norm(grads[layer.bias.path])
+            if layer.bias is not None and layer.bias.path in grads
+            else float("nan")
+        )
         kernel_norm = _norm(keras.ops.convert_to_numpy(layer.kernel.value))
-        rows.append({"layer": layer.name, "grad_norm": grad_norm, "bias_grad_norm": bias,
-                     "relative_grad_norm": grad_norm / kernel_norm if kernel_norm else float("nan")})
+        rows.append(
+            {
+                "layer": layer.name,
+                "grad_norm": grad_norm,
+                "bias_grad_norm": bias,
+                "relative_grad_norm": grad_norm / kernel_norm if kernel_norm else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -174,6 +209,7 @@ def _norm(array):
 
 
 # --------------------------------------------------------------------------- recording during training
+
 
 class GradientNormLog(keras.callbacks.Callback):
     """Records `layer_gradient_norms` on the fixed batch (x, y) at the start of training and after every epoch.
@@ -222,7 +258,9 @@ class WeightLog(keras.callbacks.Callback):
         self.first_layer_end = self._record(epoch + 1)
 
     def _record(self, epoch):
-        self.rows += [{"epoch": epoch, **row} for row in weight_stats(self.model).to_dict("records")]
+        self.rows += [
+            {"epoch": epoch, **row} for row in weight_stats(self.model).to_dict("records")
+        ]
         return np.array(keras.ops.convert_to_numpy(dense_layers(self.model)[0].kernel.value))
 
     def frame(self):
@@ -232,11 +270,16 @@ class WeightLog(keras.callbacks.Callback):
 
 # --------------------------------------------------------------------------- weight trajectories and PCA
 
+
 def flat_weights(model, layer=None):
     """The trainable weights of a model (or of one layer, by name) as one float64 vector."""
     variables = model.get_layer(layer).trainable_variables if layer else model.trainable_variables
-    return np.concatenate([np.asarray(keras.ops.convert_to_numpy(v.value), dtype=np.float64).ravel()
-                           for v in variables])
+    return np.concatenate(
+        [
+            np.asarray(keras.ops.convert_to_numpy(v.value), dtype=np.float64).ravel()
+            for v in variables
+        ]
+    )
 
 
 class WeightTrajectory(keras.callbacks.Callback):
@@ -258,7 +301,10 @@ class WeightTrajectory(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every == 0 or epoch + 1 == self.params.get("epochs"):
             logs, prefix = logs or {}, f"{self.net.name}_" if self.net is not None else ""
-            self._record(epoch + 1, logs.get(f"val_{prefix}accuracy", logs.get(f"{prefix}accuracy", float("nan"))))
+            self._record(
+                epoch + 1,
+                logs.get(f"val_{prefix}accuracy", logs.get(f"{prefix}accuracy", float("nan"))),
+            )
 
     def _record(self, epoch, accuracy):
         source = self.net if self.net is not None else self.model
@@ -277,12 +323,15 @@ def pca(points, n_components=2):
     points = np.asarray(points, dtype=np.float64)
     centred = points - points.mean(axis=0)
     _, singular, components = np.linalg.svd(centred, full_matrices=False)
-    variance = singular ** 2
-    ratio = variance[:n_components] / variance.sum() if variance.sum() > 0 else np.zeros(n_components)
+    variance = singular**2
+    ratio = (
+        variance[:n_components] / variance.sum() if variance.sum() > 0 else np.zeros(n_components)
+    )
     return centred @ components[:n_components].T, ratio
 
 
 # --------------------------------------------------------------------------- the Hessian
+
 
 def mean_squared_error(y, prediction):
     """Mean of (y - prediction)^2 over every entry, as a sum divided by the count (float64-safe under JAX)."""
@@ -313,7 +362,9 @@ def hessian_function(model, x, y, loss_fn=mean_squared_error):
         return _jax_hessian_function(model64, x, y, loss_fn)
     if backend == "tensorflow":
         return _tf_hessian_function(model64, x, y, loss_fn)
-    raise NotImplementedError(f"hessian is implemented for the tensorflow and jax backends only, got {backend!r}")
+    raise NotImplementedError(
+        f"hessian is implemented for the tensorflow and jax backends only, got {backend!r}"
+    )
 
 
 def _jax_hessian_function(model, x, y, loss_fn):
@@ -326,13 +377,17 @@ def _jax_hessian_function(model, x, y, loss_fn):
 
     def loss_of(flat):
         parts = jax.numpy.split(flat, np.cumsum(sizes)[:-1])
-        prediction, _ = model.stateless_call([p.reshape(s) for p, s in zip(parts, shapes)], non_trainable, x)
+        prediction, _ = model.stateless_call(
+            [p.reshape(s) for p, s in zip(parts, shapes)], non_trainable, x
+        )
         return loss_fn(y, prediction)
+
     compiled = jax.jit(jax.hessian(loss_of))
 
     def call(flat):
         with _x64(model):
             return np.asarray(compiled(jax.numpy.asarray(flat, dtype="float64")), dtype=np.float64)
+
     return call
 
 
@@ -345,14 +400,19 @@ def _tf_hessian_function(model, x, y, loss_fn):
         offset = 0
         for v in variables:  # load the weights into the float64 copy
             size = int(np.prod(v.shape))
-            v.assign(np.reshape(flat[offset:offset + size], v.shape))
+            v.assign(np.reshape(flat[offset : offset + size], v.shape))
             offset += size
         with tf.GradientTape() as outer:
             with tf.GradientTape() as inner:
                 loss = loss_fn(y, model(x))
-            gradient = tf.concat([tf.reshape(g, [-1]) for g in inner.gradient(loss, variables)], axis=0)
+            gradient = tf.concat(
+                [tf.reshape(g, [-1]) for g in inner.gradient(loss, variables)], axis=0
+            )
         blocks = outer.jacobian(gradient, variables)
-        return np.concatenate([np.reshape(b.numpy(), (len(gradient), -1)) for b in blocks], axis=1).astype(np.float64)
+        return np.concatenate(
+            [np.reshape(b.numpy(), (len(gradient), -1)) for b in blocks], axis=1
+        ).astype(np.float64)
+
     return call
 
 
@@ -371,19 +431,42 @@ def hessian_spectrum(hessian_matrix, rel_tol=1e-6):
     h = np.asarray(hessian_matrix, dtype=np.float64)
     eigenvalues = np.linalg.eigvalsh((h + h.T) / 2)
     tol = rel_tol * np.abs(eigenvalues).max()
-    return {"minimal_ratio": float(np.mean(eigenvalues > tol)), "negative": int(np.sum(eigenvalues < -tol)),
-            "near_zero": int(np.sum(np.abs(eigenvalues) <= tol)), "positive": int(np.sum(eigenvalues > tol)),
-            "lambda_min": float(eigenvalues.min()), "lambda_max": float(eigenvalues.max())}
+    return {
+        "minimal_ratio": float(np.mean(eigenvalues > tol)),
+        "negative": int(np.sum(eigenvalues < -tol)),
+        "near_zero": int(np.sum(np.abs(eigenvalues) <= tol)),
+        "positive": int(np.sum(eigenvalues > tol)),
+        "lambda_min": float(eigenvalues.min()),
+        "lambda_max": float(eigenvalues.max()),
+    }
 
 
 # --------------------------------------------------------------------------- near-critical points
 
+
 def gradient_norm(model, x, y, loss_fn=None):
     """The L2 norm of the whole gradient of the loss on (x, y) (see `gradients`), in float64."""
-    return float(np.sqrt(sum(np.sum(np.asarray(g, dtype=np.float64) ** 2) for g in gradients(model, x, y, loss_fn).values())))
+    return float(
+        np.sqrt(
+            sum(
+                np.sum(np.asarray(g, dtype=np.float64) ** 2)
+                for g in gradients(model, x, y, loss_fn).values()
+            )
+        )
+    )
 
 
-def descend_gradient_norm(model, x, y, *, epochs, learning_rate=1e-4, loss="mse", chunk=1000, label="gradient-norm descent"):
+def descend_gradient_norm(
+    model,
+    x,
+    y,
+    *,
+    epochs,
+    learning_rate=1e-4,
+    loss="mse",
+    chunk=1000,
+    label="gradient-norm descent",
+):
     """Move the weights to a nearby point where the gradient (almost) vanishes: `epochs` full-batch Adam steps
     on the objective |dL/dw|^2 instead of L (a minimum of it is any critical point: minimum or saddle).
 
@@ -391,12 +474,22 @@ def descend_gradient_norm(model, x, y, *, epochs, learning_rate=1e-4, loss="mse"
     then descending its own gradient norm. Returns the loop's history (epoch, loss, grad_norm before each step).
     """
     optimizer = keras.optimizers.Adam(learning_rate)
-    history, _ = fit_full_batch(model, optimizer, x, y, epochs=epochs, loss=loss, objective="grad_norm", chunk=chunk,
-                                label=label)
+    history, _ = fit_full_batch(
+        model,
+        optimizer,
+        x,
+        y,
+        epochs=epochs,
+        loss=loss,
+        objective="grad_norm",
+        chunk=chunk,
+        label=label,
+    )
     return history
 
 
 # --------------------------------------------------------------------------- float64 models
+
 
 @contextlib.contextmanager
 def float64_scope():
@@ -434,7 +527,12 @@ def _float64_config(config):
         return config
     config = {key: _float64_config(value) for key, value in config.items()}
     inner = config.get("config")
-    if "class_name" in config and isinstance(inner, dict) and "dtype" in inner and _is_float(inner["dtype"]):
+    if (
+        "class_name" in config
+        and isinstance(inner, dict)
+        and "dtype" in inner
+        and _is_float(inner["dtype"])
+    ):
         config["config"] = {**inner, "dtype": "float64"}
     return config
 
@@ -447,7 +545,9 @@ def _is_float(dtype):
 
 def weight_dtypes(model):
     """The dtypes the trainable weights are actually stored in (under JAX without x64, float64 ones are float32)."""
-    return sorted({keras.backend.standardize_dtype(v.value.dtype) for v in model.trainable_variables})
+    return sorted(
+        {keras.backend.standardize_dtype(v.value.dtype) for v in model.trainable_variables}
+    )
 
 
 def _x64(model):
@@ -462,6 +562,7 @@ def _x64(model):
 
 
 # --------------------------------------------------------------------------- gradient checking
+
 
 def numerical_gradient(f, w, eps=1e-6):
     """Central differences (f(w + eps) - f(w - eps)) / (2 eps) of a scalar f, for every entry of w (float64).
@@ -517,8 +618,12 @@ def gradient_check(model, x, y, layer, n_entries=None, eps=1e-6, seed=0):
     finally:
         with _x64(model):
             kernel.assign(original)
-    return {"relative_error": relative_error(autodiff, numerical), "autodiff": autodiff,
-            "numerical": numerical, "entries": entries}
+    return {
+        "relative_error": relative_error(autodiff, numerical),
+        "autodiff": autodiff,
+        "numerical": numerical,
+        "entries": entries,
+    }
 
 
 def _checked_kernel(model, layer, x):
@@ -529,13 +634,17 @@ def _checked_kernel(model, layer, x):
     if name not in names:
         raise ValueError(f"layer must be one of {names} (layers with a kernel), got {layer!r}")
     if weight_dtypes(model) != ["float64"]:
-        raise ValueError(f"gradient_check needs a float64 model (float32 rounding swamps central differences), "
-                         f"got weights stored as {weight_dtypes(model)}: build it inside "
-                         f"diagnostics.float64_scope() or convert it with diagnostics.float64_copy(model)")
+        raise ValueError(
+            f"gradient_check needs a float64 model (float32 rounding swamps central differences), "
+            f"got weights stored as {weight_dtypes(model)}: build it inside "
+            f"diagnostics.float64_scope() or convert it with diagnostics.float64_copy(model)"
+        )
     low = _low_precision_layers(model, x)
     if low:
-        raise ValueError(f"gradient_check needs every layer to compute in float64, but {low} return lower "
-                         f"precision (under JAX, Keras 3 computes tanh in float32): use sigmoid or relu, or TensorFlow")
+        raise ValueError(
+            f"gradient_check needs every layer to compute in float64, but {low} return lower "
+            f"precision (under JAX, Keras 3 computes tanh in float32): use sigmoid or relu, or TensorFlow"
+        )
     return with_kernel[names.index(name)].kernel
 
 
@@ -558,7 +667,9 @@ def _entries(shape, n_entries, seed):
     if n_entries is None:
         return np.arange(size)
     if not isinstance(n_entries, (int, np.integer)) or not 1 <= n_entries <= size:
-        raise ValueError(f"n_entries must be None or an int in [1, {size}] (the kernel's size), got {n_entries!r}")
+        raise ValueError(
+            f"n_entries must be None or an int in [1, {size}] (the kernel's size), got {n_entries!r}"
+        )
     return np.sort(np.random.default_rng(seed).choice(size, size=int(n_entries), replace=False))
 
 
@@ -570,13 +681,16 @@ def _check_eps(eps):
 
 # --------------------------------------------------------------------------- a hand-written backward pass
 
+
 def manual_params(sizes, seed=0):
     """Random float64 weights {"W1", "b1", ..., "WL", "bL"} of a tiny network for `manual_gradient`.
 
     sizes: (inputs, hidden widths..., classes); (inputs, classes) is softmax regression.
     """
     if len(sizes) < 2 or any(int(n) < 1 for n in sizes):
-        raise ValueError(f"sizes must list at least 2 positive widths (inputs, ..., classes), got {list(sizes)!r}")
+        raise ValueError(
+            f"sizes must list at least 2 positive widths (inputs, ..., classes), got {list(sizes)!r}"
+        )
     rng, params = np.random.default_rng(seed), {}
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
         params[f"W{i}"] = rng.normal(scale=1 / np.sqrt(n_in), size=(int(n_in), int(n_out)))
@@ -645,18 +759,27 @@ def manual_gradient_check(params, x, y, bug=None, eps=1e-6):
 
     theta = np.concatenate([np.ravel(w) for w in params.values()])
     numerical = numerical_gradient(loss_at, theta, eps)
-    return {"relative_error": relative_error(manual, numerical), "manual": manual, "numerical": numerical}
+    return {
+        "relative_error": relative_error(manual, numerical),
+        "manual": manual,
+        "numerical": numerical,
+    }
 
 
 # --------------------------------------------------------------------------- flatness and sensitivity (notebook 08)
+
 
 def interpolate(weights_a, weights_b, alpha):
     """(1 - alpha) * a + alpha * b for each pair of arrays (lists as model.get_weights gives), computed in
     float64 and returned in a's dtype, so alpha 0 gives weights_a and alpha 1 weights_b exactly. Arrays
     that are not floating point (e.g. a random generator's state) are taken from weights_a."""
-    if len(weights_a) != len(weights_b) or any(np.shape(a) != np.shape(b) for a, b in zip(weights_a, weights_b)):
-        raise ValueError(f"weights_a and weights_b must come from one architecture, got shapes "
-                         f"{[np.shape(a) for a in weights_a]} and {[np.shape(b) for b in weights_b]}")
+    if len(weights_a) != len(weights_b) or any(
+        np.shape(a) != np.shape(b) for a, b in zip(weights_a, weights_b)
+    ):
+        raise ValueError(
+            f"weights_a and weights_b must come from one architecture, got shapes "
+            f"{[np.shape(a) for a in weights_a]} and {[np.shape(b) for b in weights_b]}"
+        )
     mixed = []
     for a, b in zip(weights_a, weights_b):
         a = np.asarray(a)
@@ -681,7 +804,10 @@ def interpolation_curve(model, weights_a, weights_b, alphas, sets, batch_size=40
             row = {"alpha": float(alpha)}
             for name, (x, y) in sets.items():
                 measured = logit_metrics(y, predict_logits(model, x, batch_size))
-                row[f"{name}_loss"], row[f"{name}_accuracy"] = measured["loss"], measured["accuracy"]
+                row[f"{name}_loss"], row[f"{name}_accuracy"] = (
+                    measured["loss"],
+                    measured["accuracy"],
+                )
             rows.append(row)
     finally:
         model.set_weights(saved)
@@ -703,8 +829,12 @@ def input_jacobian_norms(model, x, softmax=True, batch_size=256):
     elif backend == "tensorflow":
         norms = _tf_jacobian_norms(model, softmax)
     else:
-        raise NotImplementedError(f"input Jacobians are implemented for the tensorflow and jax backends only, got {backend!r}")
-    return np.concatenate([norms(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]).astype(np.float64)
+        raise NotImplementedError(
+            f"input Jacobians are implemented for the tensorflow and jax backends only, got {backend!r}"
+        )
+    return np.concatenate(
+        [norms(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    ).astype(np.float64)
 
 
 def _jax_jacobian_norms(model, softmax):
@@ -722,6 +852,7 @@ def _jax_jacobian_norms(model, softmax):
     def norms(batch):
         jacobians = jax.vmap(jax.jacrev(output))(batch)
         return jnp.sqrt(jnp.sum(jnp.square(jacobians).reshape(len(batch), -1), axis=1))
+
     return lambda batch: np.asarray(norms(jnp.asarray(batch)))
 
 
@@ -735,7 +866,10 @@ def _tf_jacobian_norms(model, softmax):
             out = model(batch, training=False)
             out = tf.nn.softmax(out) if softmax else out
         jacobians = tape.batch_jacobian(out, batch)
-        return tf.sqrt(tf.reduce_sum(tf.reshape(tf.square(jacobians), [tf.shape(batch)[0], -1]), axis=1))
+        return tf.sqrt(
+            tf.reduce_sum(tf.reshape(tf.square(jacobians), [tf.shape(batch)[0], -1]), axis=1)
+        )
+
     return lambda batch: norms(tf.constant(batch)).numpy()
 
 
@@ -744,7 +878,9 @@ def sharpness(model, x, y, epsilon=1e-3, steps=10):
     |z_i| <= epsilon (|w_i| + 1), the maximum estimated by `steps` steps of projected sign-gradient ascent
     from z = 0. L = cross-entropy on (x, y). The model's weights are put back afterwards."""
     if not (epsilon > 0 and steps >= 1):
-        raise ValueError(f"need epsilon > 0 and steps >= 1, got epsilon={epsilon!r}, steps={steps!r}")
+        raise ValueError(
+            f"need epsilon > 0 and steps >= 1, got epsilon={epsilon!r}, steps={steps!r}"
+        )
     variables = model.trainable_variables
     start = [np.asarray(keras.ops.convert_to_numpy(v.value)) for v in variables]
     box = [epsilon * (np.abs(w) + 1) for w in start]

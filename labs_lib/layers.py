@@ -2,6 +2,7 @@
 
 Same weights, equations and running-average update as keras.layers.BatchNormalization (2-D inputs).
 """
+
 import keras
 from keras import ops
 
@@ -28,25 +29,34 @@ class BatchNorm(keras.layers.Layer):
 
     def build(self, input_shape):
         if len(input_shape) != 2:
-            raise ValueError(f"BatchNorm expects 2-D inputs (batch, features), got shape {tuple(input_shape)}")
+            raise ValueError(
+                f"BatchNorm expects 2-D inputs (batch, features), got shape {tuple(input_shape)}"
+            )
         shape = (input_shape[-1],)  # one of each per feature, in Keras's BatchNormalization order
         self.gamma = self.add_weight(shape=shape, name="gamma", initializer="ones", trainable=True)
         self.beta = self.add_weight(shape=shape, name="beta", initializer="zeros", trainable=True)
-        self.moving_mean = self.add_weight(shape=shape, name="moving_mean", initializer="zeros", trainable=False)
+        self.moving_mean = self.add_weight(
+            shape=shape, name="moving_mean", initializer="zeros", trainable=False
+        )
         self.moving_variance = self.add_weight(
-            shape=shape, name="moving_variance", initializer="ones", trainable=False)
+            shape=shape, name="moving_variance", initializer="ones", trainable=False
+        )
 
     def call(self, inputs, training=False):
-        if training and self.trainable:  # a frozen layer (trainable=False) uses the running averages, as in Keras
-            mu = ops.mean(inputs, axis=0)                   # mini-batch mean
+        if (
+            training and self.trainable
+        ):  # a frozen layer (trainable=False) uses the running averages, as in Keras
+            mu = ops.mean(inputs, axis=0)  # mini-batch mean
             var = ops.mean(ops.square(inputs - mu), axis=0)  # mini-batch variance (biased)
             # running averages, used at inference time
             self.moving_mean.assign(self.momentum * self.moving_mean + (1 - self.momentum) * mu)
-            self.moving_variance.assign(self.momentum * self.moving_variance + (1 - self.momentum) * var)
+            self.moving_variance.assign(
+                self.momentum * self.moving_variance + (1 - self.momentum) * var
+            )
         else:
             mu, var = self.moving_mean, self.moving_variance
         x_hat = (inputs - mu) / ops.sqrt(var + self.epsilon)  # normalize
-        return self.gamma * x_hat + self.beta                   # scale and shift
+        return self.gamma * x_hat + self.beta  # scale and shift
 
     def compute_output_shape(self, input_shape):
         return input_shape

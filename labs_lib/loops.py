@@ -5,6 +5,7 @@
 compiled call: `jax.lax.scan` under JAX, a `tf.function` loop under TensorFlow. Each step records the
 loss and the gradient norm *before* its update (epoch e's row = the model after e - 1 updates).
 """
+
 import time
 
 import keras
@@ -51,7 +52,9 @@ def trainer(model, optimizer, x, y, loss="mse", objective="loss"):
         return _jax_trainer(model, optimizer, loss_fn, x, y, objective)
     if backend == "tensorflow":
         return _tf_trainer(model, optimizer, loss_fn, x, y, objective)
-    raise NotImplementedError(f"compiled loops exist for the tensorflow and jax backends, got {backend!r}")
+    raise NotImplementedError(
+        f"compiled loops exist for the tensorflow and jax backends, got {backend!r}"
+    )
 
 
 def scalar_loss(loss):
@@ -61,12 +64,17 @@ def scalar_loss(loss):
     then gets exactly its own gradient, and the squared gradient norm is the sum of the nets' own.
     """
     fn = keras.losses.get(loss)
-    mean = fn if isinstance(fn, keras.losses.Loss) else (lambda y, prediction: keras.ops.mean(fn(y, prediction)))
+    mean = (
+        fn
+        if isinstance(fn, keras.losses.Loss)
+        else (lambda y, prediction: keras.ops.mean(fn(y, prediction)))
+    )
 
     def total(y, prediction):
         if isinstance(prediction, (list, tuple)):
             return sum(mean(y, p) for p in prediction)
         return mean(y, prediction)
+
     return total
 
 
@@ -93,6 +101,7 @@ def _tf_trainer(model, optimizer, loss_fn, x, y, objective):
     def call(n):
         losses, norms = run(tf.constant(int(n)))
         return losses.numpy(), norms.numpy()
+
     return call
 
 
@@ -112,7 +121,9 @@ def _jax_trainer(model, optimizer, loss_fn, x, y, objective):
 
     def step(state, _):
         trainable, non_trainable, opt_vars = state
-        (value, new_non_trainable), grads = jax.value_and_grad(data_loss, has_aux=True)(trainable, non_trainable)
+        (value, new_non_trainable), grads = jax.value_and_grad(data_loss, has_aux=True)(
+            trainable, non_trainable
+        )
         norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in grads))
         if objective == "grad_norm":
             grads = jax.grad(squared_norm)(trainable, non_trainable)
@@ -129,11 +140,23 @@ def _jax_trainer(model, optimizer, loss_fn, x, y, objective):
             for variable, value in zip(group, values):
                 variable.assign(value)
         return np.asarray(losses), np.asarray(norms)
+
     return call
 
 
-def fit_full_batch(model, optimizer, x, y, *, epochs, loss="mse", objective="loss", converged=None, chunk=1000,
-                   label="model"):
+def fit_full_batch(
+    model,
+    optimizer,
+    x,
+    y,
+    *,
+    epochs,
+    loss="mse",
+    objective="loss",
+    converged=None,
+    chunk=1000,
+    label="model",
+):
     """Full-batch training for up to `epochs` steps, `chunk` steps per compiled call.
 
     converged: a Converged rule; training stops at the end of the chunk in which it first holds. Returns
@@ -150,7 +173,18 @@ def fit_full_batch(model, optimizer, x, y, *, epochs, loss="mse", objective="los
         hit = converged.first_epoch(losses) if converged else None
         if hit or len(losses) >= epochs or not np.isfinite(losses[-1]):
             break
-    print(f"{label}: {len(losses)} epochs, loss {losses[-1]:.3g}, gradient norm {norms[-1]:.3g}"
-          + (f", converged at epoch {hit}" if hit else "") + f" ({seconds[-1]:.1f} s)", flush=True)
-    history = pd.DataFrame({"epoch": np.arange(1, len(losses) + 1), "loss": losses, "grad_norm": norms, "seconds": seconds})
+    print(
+        f"{label}: {len(losses)} epochs, loss {losses[-1]:.3g}, gradient norm {norms[-1]:.3g}"
+        + (f", converged at epoch {hit}" if hit else "")
+        + f" ({seconds[-1]:.1f} s)",
+        flush=True,
+    )
+    history = pd.DataFrame(
+        {
+            "epoch": np.arange(1, len(losses) + 1),
+            "loss": losses,
+            "grad_norm": norms,
+            "seconds": seconds,
+        }
+    )
     return history, hit

@@ -3,6 +3,7 @@
 No Keras layers, optimizers or losses: forward pass, softmax, cross-entropy, accuracy, penalties and
 mini-batch gradient descent are each a few lines below. Notebook 04 shows them; tests check them.
 """
+
 import time
 
 import numpy as np
@@ -11,10 +12,14 @@ import pandas as pd
 try:
     import tensorflow as tf
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("labs_lib.lowlevel needs TensorFlow, which is not installed: notebook 04 uses TensorFlow's "
-                      "low-level API directly. Install it with `pip install tensorflow-cpu` (CPU machines).") from exc
+    raise ImportError(
+        "labs_lib.lowlevel needs TensorFlow, which is not installed: notebook 04 uses TensorFlow's "
+        "low-level API directly. Install it with `pip install tensorflow-cpu` (CPU machines)."
+    ) from exc
 
-tf.get_logger().setLevel("ERROR")  # one traced training loop per run: retracing warnings are expected
+tf.get_logger().setLevel(
+    "ERROR"
+)  # one traced training loop per run: retracing warnings are expected
 
 PENALTIES = ("l1", "l2")
 
@@ -59,8 +64,12 @@ def init_params(sizes, seed=0):
         if len(sizes) == 2:
             w = tf.zeros((n_in, n_out))
         else:
-            w = tf.random.stateless_normal((n_in, n_out), seed=(seed, i), stddev=np.sqrt(2.0 / n_in))
-        params.append((tf.Variable(w, name=f"W{i + 1}"), tf.Variable(tf.zeros(n_out), name=f"b{i + 1}")))
+            w = tf.random.stateless_normal(
+                (n_in, n_out), seed=(seed, i), stddev=np.sqrt(2.0 / n_in)
+            )
+        params.append(
+            (tf.Variable(w, name=f"W{i + 1}"), tf.Variable(tf.zeros(n_out), name=f"b{i + 1}"))
+        )
     return params
 
 
@@ -101,6 +110,7 @@ def sgd_steps(params, lr, kind=None, strength=0.0):
                 objective = cross_entropy(yb, forward(params, xb)) + penalty(params, kind, strength)
             for v, g in zip(variables, tape.gradient(objective, variables)):
                 v.assign_sub(lr * g)
+
     return run
 
 
@@ -108,7 +118,11 @@ def evaluate(params, x, y, kind=None, strength=0.0):
     """{loss (cross-entropy), accuracy, objective (loss + penalty)} on (x, y) as floats."""
     logits = forward(params, x)
     loss = float(cross_entropy(y, logits))
-    return {"loss": loss, "accuracy": float(accuracy(y, logits)), "objective": loss + float(penalty(params, kind, strength))}
+    return {
+        "loss": loss,
+        "accuracy": float(accuracy(y, logits)),
+        "objective": loss + float(penalty(params, kind, strength)),
+    }
 
 
 def batch_indices(n, batch_size, epochs, seed=0):
@@ -117,12 +131,28 @@ def batch_indices(n, batch_size, epochs, seed=0):
     per_epoch = n // batch_size
     if per_epoch == 0:
         raise ValueError(f"batch_size must be at most the {n} training examples, got {batch_size}")
-    return np.concatenate([rng.permutation(n)[:per_epoch * batch_size].reshape(per_epoch, batch_size)
-                           for _ in range(epochs)]).astype("int32")
+    return np.concatenate(
+        [
+            rng.permutation(n)[: per_epoch * batch_size].reshape(per_epoch, batch_size)
+            for _ in range(epochs)
+        ]
+    ).astype("int32")
 
 
-def train(params, data, *, epochs, batch_size, lr, kind=None, strength=0.0, eval_every=100, n_eval=10000,
-          seed=0, label="model"):
+def train(
+    params,
+    data,
+    *,
+    epochs,
+    batch_size,
+    lr,
+    kind=None,
+    strength=0.0,
+    eval_every=100,
+    n_eval=10000,
+    seed=0,
+    label="model",
+):
     """Mini-batch gradient descent on data.x_train; every `eval_every` steps, metrics as a DataFrame row.
 
     Rows: step, epoch (fractional), loss/accuracy on the first `n_eval` training examples, val_loss,
@@ -137,20 +167,35 @@ def train(params, data, *, epochs, batch_size, lr, kind=None, strength=0.0, eval
     rows, start = [], time.perf_counter()
 
     def record(step):
-        train_m, val_m = evaluate(params, x_eval, y_eval, kind, strength), evaluate(params, x_val, y_val)
-        rows.append({"step": step, "epoch": step / steps_per_epoch, **train_m, "val_loss": val_m["loss"],
-                     "val_accuracy": val_m["accuracy"], "seconds": time.perf_counter() - start})
+        train_m, val_m = (
+            evaluate(params, x_eval, y_eval, kind, strength),
+            evaluate(params, x_val, y_val),
+        )
+        rows.append(
+            {
+                "step": step,
+                "epoch": step / steps_per_epoch,
+                **train_m,
+                "val_loss": val_m["loss"],
+                "val_accuracy": val_m["accuracy"],
+                "seconds": time.perf_counter() - start,
+            }
+        )
 
     record(0)
     for first in range(0, len(batches), eval_every):
-        chunk = batches[first:first + eval_every]
+        chunk = batches[first : first + eval_every]
         run(x, y, tf.constant(chunk))
         record(first + len(chunk))
-        if len(rows) % max(1, (len(batches) // eval_every) // 4) == 0 or first + eval_every >= len(batches):
+        if len(rows) % max(1, (len(batches) // eval_every) // 4) == 0 or first + eval_every >= len(
+            batches
+        ):
             last = rows[-1]
-            print(f"{label}: step {last['step']}/{len(batches)}  loss {last['loss']:.4f}  accuracy {last['accuracy']:.4f}"
-                  f"  val_loss {last['val_loss']:.4f}  val_accuracy {last['val_accuracy']:.4f}  ({last['seconds']:.1f} s)",
-                  flush=True)
+            print(
+                f"{label}: step {last['step']}/{len(batches)}  loss {last['loss']:.4f}  accuracy {last['accuracy']:.4f}"
+                f"  val_loss {last['val_loss']:.4f}  val_accuracy {last['val_accuracy']:.4f}  ({last['seconds']:.1f} s)",
+                flush=True,
+            )
     return pd.DataFrame(rows)
 
 

@@ -1,13 +1,16 @@
 """Plots: one seaborn theme, one colour per configuration, figures that read in print and on screen."""
+
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 import numpy as np
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 
 def set_theme():
     """The pack's figure theme (seaborn whitegrid, readable font sizes, inline-friendly size)."""
-    sns.set_theme(style="whitegrid", context="notebook", rc={"figure.dpi": 100, "axes.titlesize": 11})
+    sns.set_theme(
+        style="whitegrid", context="notebook", rc={"figure.dpi": 100, "axes.titlesize": 11}
+    )
 
 
 def colors(names):
@@ -31,12 +34,20 @@ def loss_grid(histories, title, ncols=3, sharey=False, metric="loss"):
     names = list(histories)
     palette = colors(names)
     nrows = -(-len(names) // ncols)
-    fig, axes = plt.subplots(nrows, min(ncols, len(names)), figsize=(4.2 * min(ncols, len(names)), 3.2 * nrows),
-                             sharex=True, sharey=sharey, squeeze=False)
+    fig, axes = plt.subplots(
+        nrows,
+        min(ncols, len(names)),
+        figsize=(4.2 * min(ncols, len(names)), 3.2 * nrows),
+        sharex=True,
+        sharey=sharey,
+        squeeze=False,
+    )
     for ax, name in zip(axes.flat, names):
         h = histories[name]
         ax.plot(h["epoch"], h[metric], color=palette[name], label="train")
-        ax.plot(h["epoch"], h[f"val_{metric}"], color=palette[name], linestyle="--", label="validation")
+        ax.plot(
+            h["epoch"], h[f"val_{metric}"], color=palette[name], linestyle="--", label="validation"
+        )
         if metric == "loss" and needs_log(np.r_[h["loss"], h["val_loss"]]):
             ax.set_yscale("log")
         ax.set_title(name)
@@ -45,7 +56,7 @@ def loss_grid(histories, title, ncols=3, sharey=False, metric="loss"):
         if not sharey or ax in axes[:, 0]:
             ax.set_ylabel("cross-entropy loss" if metric == "loss" else metric)
         ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
     fig.suptitle(title)
     fig.tight_layout()
@@ -72,7 +83,9 @@ def activation_histograms(activations, title, bins=50):
     activations: {configuration: {layer name: array}}. ReLU outputs many exact zeros, which would dwarf
     the rest, so each panel plots the non-zero values and notes the mean, std and share of zeros.
     """
-    return histogram_grid(activations, title, "non-zero activation value (ReLU output)", bins, nonzero_only=True)
+    return histogram_grid(
+        activations, title, "non-zero activation value (ReLU output)", bins, nonzero_only=True
+    )
 
 
 def weight_histograms(weights, title, bins=50):
@@ -89,7 +102,9 @@ def histogram_grid(values_by_config, title, xlabel, bins=50, nonzero_only=False)
     names = list(values_by_config)
     layers = list(next(iter(values_by_config.values())))
     palette = colors(names)
-    fig, axes = plt.subplots(len(names), len(layers), figsize=(3.4 * len(layers), 2.2 * len(names)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(names), len(layers), figsize=(3.4 * len(layers), 2.2 * len(names)), squeeze=False
+    )
     for row, name in enumerate(names):
         for col, layer in enumerate(layers):
             ax, values = axes[row, col], np.ravel(values_by_config[name][layer])
@@ -97,11 +112,20 @@ def histogram_grid(values_by_config, title, xlabel, bins=50, nonzero_only=False)
             if shown.size:
                 ax.hist(shown, bins=bins, color=palette[name])
             else:
-                ax.text(0.5, 0.5, "all values are 0", transform=ax.transAxes, ha="center", va="center")
+                ax.text(
+                    0.5, 0.5, "all values are 0", transform=ax.transAxes, ha="center", va="center"
+                )
                 ax.set_xticks([])
-            ax.text(0.98, 0.95, f"mean {values.mean():.3g}\nstd {values.std():.3g}\nzeros {np.mean(values == 0):.0%}",
-                    transform=ax.transAxes, ha="right", va="top", fontsize=7,
-                    bbox=dict(boxstyle="round", fc="white", alpha=0.8))
+            ax.text(
+                0.98,
+                0.95,
+                f"mean {values.mean():.3g}\nstd {values.std():.3g}\nzeros {np.mean(values == 0):.0%}",
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=7,
+                bbox=dict(boxstyle="round", fc="white", alpha=0.8),
+            )
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(layer)
@@ -146,7 +170,10 @@ def accuracy_bars(table, title, label="technique", value="val_accuracy"):
     low = max(0.0, float(table[value].min()) - 0.05)
     ax.set_xlim(low, min(1.0, float(table[value].max()) + 0.05))
     ax.invert_yaxis()
-    ax.set(title=title, xlabel="final validation accuracy" if value == "val_accuracy" else value.replace("_", " "))
+    ax.set(
+        title=title,
+        xlabel="final validation accuracy" if value == "val_accuracy" else value.replace("_", " "),
+    )
     fig.tight_layout()
     return fig
 
@@ -177,7 +204,9 @@ def gradient_heatmap(frame, title, value="grad_norm"):
     positive = table.to_numpy()[table.to_numpy() > 0]
     norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size else None
     fig, ax = plt.subplots(figsize=(min(14, 2 + 0.35 * table.shape[1]), 0.4 * len(table) + 1.5))
-    sns.heatmap(table, ax=ax, norm=norm, cmap="magma", cbar_kws={"label": "gradient norm ||dL/dW|| (log)"})
+    sns.heatmap(
+        table, ax=ax, norm=norm, cmap="magma", cbar_kws={"label": "gradient norm ||dL/dW|| (log)"}
+    )
     ax.set(title=title, xlabel="epoch (0 = initialization)", ylabel="layer (input at the top)")
     fig.tight_layout()
     return fig
@@ -206,11 +235,20 @@ def norms_by_depth(frames, title, value="grad_norm"):
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, frame in frames.items():
         layers = list(dict.fromkeys(frame["layer"]))
-        ax.plot(range(1, len(layers) + 1), frame.set_index("layer").loc[layers, value], marker="o",
-                color=palette[name], label=name)
+        ax.plot(
+            range(1, len(layers) + 1),
+            frame.set_index("layer").loc[layers, value],
+            marker="o",
+            color=palette[name],
+            label=name,
+        )
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(title=title, xlabel="layer (1 = first hidden layer; last = output)", ylabel="gradient norm (log)")
+    ax.set(
+        title=title,
+        xlabel="layer (1 = first hidden layer; last = output)",
+        ylabel="gradient norm (log)",
+    )
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
@@ -227,28 +265,60 @@ def family_curves(runs, title, x="epoch", xlabel=None, held_out="val"):
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for name, h in runs.items():
             ax.plot(h[x], h[metric], color=palette[name], label=f"{name} (train)")
-            ax.plot(h[x], h[f"{held_out}_{metric}"], color=palette[name], linestyle="--",
-                    label=f"{name} ({HELD_OUT[held_out]})")
+            ax.plot(
+                h[x],
+                h[f"{held_out}_{metric}"],
+                color=palette[name],
+                linestyle="--",
+                label=f"{name} ({HELD_OUT[held_out]})",
+            )
         if metric == "loss":
-            ax.set_yscale("log")  # the first steps' large losses would otherwise flatten the differences later on
-        ax.set(xlabel=xlabel or x, ylabel="cross-entropy loss (log scale)" if metric == "loss" else "accuracy")
+            ax.set_yscale(
+                "log"
+            )  # the first steps' large losses would otherwise flatten the differences later on
+        ax.set(
+            xlabel=xlabel or x,
+            ylabel="cross-entropy loss (log scale)" if metric == "loss" else "accuracy",
+        )
     axes[1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def accuracy_heatmaps(table, title, rows="batch_size", columns=("epochs", "l2"), panels="network", value="test_accuracy"):
+def accuracy_heatmaps(
+    table,
+    title,
+    rows="batch_size",
+    columns=("epochs", "l2"),
+    panels="network",
+    value="test_accuracy",
+):
     """One annotated heat map per `panels` value: `value` (a fraction, shown in %) by `rows` x `columns`."""
     groups = list(dict.fromkeys(table[panels]))
     fig, axes = plt.subplots(1, len(groups), figsize=(5.6 * len(groups), 3.4), squeeze=False)
     for ax, group in zip(axes[0], groups):
-        grid = table[table[panels] == group].pivot_table(index=rows, columns=list(columns), values=value)
-        grid.columns = ["\n".join(f"{c.replace('_', ' ')} {v:g}" for c, v in zip(columns, key if isinstance(key, tuple) else (key,)))
-                        for key in grid.columns]
-        sns.heatmap(grid * 100, annot=True, fmt=".1f", cmap="viridis", vmin=table[value].min() * 100,
-                    vmax=table[value].max() * 100, cbar=ax is axes[0, -1], ax=ax,
-                    cbar_kws={"label": f"{value.replace('_', ' ')} (%)"})
+        grid = table[table[panels] == group].pivot_table(
+            index=rows, columns=list(columns), values=value
+        )
+        grid.columns = [
+            "\n".join(
+                f"{c.replace('_', ' ')} {v:g}"
+                for c, v in zip(columns, key if isinstance(key, tuple) else (key,))
+            )
+            for key in grid.columns
+        ]
+        sns.heatmap(
+            grid * 100,
+            annot=True,
+            fmt=".1f",
+            cmap="viridis",
+            vmin=table[value].min() * 100,
+            vmax=table[value].max() * 100,
+            cbar=ax is axes[0, -1],
+            ax=ax,
+            cbar_kws={"label": f"{value.replace('_', ' ')} (%)"},
+        )
         ax.set(title=f"{panels}: {group}", ylabel=rows.replace("_", " "))
         ax.tick_params(axis="x", labelsize=8, labelrotation=0)
     fig.suptitle(title)
@@ -264,9 +334,21 @@ def validation_checks(checks, stops, title):
     palette = colors(list(checks))
     fig, ax = plt.subplots(figsize=(8, 4))
     for name, frame in checks.items():
-        ax.plot(frame.step, frame.val_loss, color=palette[name], label=name + ("" if stops[name] else " (ran to the end)"))
+        ax.plot(
+            frame.step,
+            frame.val_loss,
+            color=palette[name],
+            label=name + ("" if stops[name] else " (ran to the end)"),
+        )
         if stops[name]:
-            ax.plot([stops[name]], frame.val_loss.iloc[-1:], "x", color=palette[name], markersize=10, mew=2)
+            ax.plot(
+                [stops[name]],
+                frame.val_loss.iloc[-1:],
+                "x",
+                color=palette[name],
+                markersize=10,
+                mew=2,
+            )
     if needs_log(np.concatenate([f.val_loss.to_numpy() for f in checks.values()])):
         ax.set_yscale("log")
     ax.set(title=title, xlabel="training step", ylabel="validation cross-entropy")
@@ -286,7 +368,9 @@ def fit_losses(histories, groups, title, marks=None):
             ax.plot(h.epoch, h.loss, color=palette[name], label=name.split(", ", 1)[1])
             epoch = (marks or {}).get(name)
             if epoch and epoch == epoch:  # not None / NaN
-                ax.plot([epoch], [h.loss.iloc[int(epoch) - 1]], "o", color=palette[name], markersize=7)
+                ax.plot(
+                    [epoch], [h.loss.iloc[int(epoch) - 1]], "o", color=palette[name], markersize=7
+                )
         ax.set(xscale="log", yscale="log", title=group, xlabel="epoch", ylabel="MSE")
         ax.legend(fontsize=9)
     fig.suptitle(title)
@@ -317,14 +401,32 @@ def pca_trajectories(panels, accuracies, title, explained=None):
     for ax, (panel, runs) in zip(axes[0], panels.items()):
         palette = colors(list(runs))
         for run, points in runs.items():
-            ax.plot(points[:, 0], points[:, 1], "-o", color=palette[run], markersize=3, linewidth=1, label=run)
+            ax.plot(
+                points[:, 0],
+                points[:, 1],
+                "-o",
+                color=palette[run],
+                markersize=3,
+                linewidth=1,
+                label=run,
+            )
             for (px, py), acc in zip(points, accuracies[run]):
                 if acc == acc:  # not NaN (the initial point has no accuracy yet)
-                    ax.annotate(f"{acc:.2f}", (px, py), fontsize=5.5, color=palette[run], alpha=0.9,
-                                xytext=(2, 2), textcoords="offset points")
+                    ax.annotate(
+                        f"{acc:.2f}",
+                        (px, py),
+                        fontsize=5.5,
+                        color=palette[run],
+                        alpha=0.9,
+                        xytext=(2, 2),
+                        textcoords="offset points",
+                    )
         ratio = (explained or {}).get(panel)
-        ax.set(title=panel, xlabel="PC 1" + (f" ({ratio[0]:.0%} of variance)" if ratio is not None else ""),
-               ylabel="PC 2" + (f" ({ratio[1]:.0%})" if ratio is not None else ""))
+        ax.set(
+            title=panel,
+            xlabel="PC 1" + (f" ({ratio[0]:.0%} of variance)" if ratio is not None else ""),
+            ylabel="PC 2" + (f" ({ratio[1]:.0%})" if ratio is not None else ""),
+        )
     axes[0, -1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
@@ -337,7 +439,14 @@ def loss_and_grad_norm(history, title):
     ax.plot(history.epoch, history.loss, color="tab:blue", label="loss (MSE)")
     ax.set(xlabel="epoch", ylabel="loss (MSE)", yscale="log", title=title)
     twin = ax.twinx()
-    twin.plot(history.epoch, history.grad_norm, color="tab:red", linewidth=0.8, alpha=0.8, label="gradient norm")
+    twin.plot(
+        history.epoch,
+        history.grad_norm,
+        color="tab:red",
+        linewidth=0.8,
+        alpha=0.8,
+        label="gradient norm",
+    )
     twin.set(ylabel="gradient norm", yscale="log")
     twin.grid(False)
     lines = ax.get_lines() + twin.get_lines()
@@ -350,7 +459,11 @@ def loss_vs_minimal_ratio(table, title):
     """Scatter of final loss (log axis) against minimal ratio, one point per repeat."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.scatter(table.minimal_ratio, table.loss, s=18, alpha=0.8)
-    ax.set(xlabel="minimal ratio (share of positive Hessian eigenvalues)", ylabel="loss (MSE)", title=title)
+    ax.set(
+        xlabel="minimal ratio (share of positive Hessian eigenvalues)",
+        ylabel="loss (MSE)",
+        title=title,
+    )
     if needs_log(table.loss):
         ax.set_yscale("log")
     fig.tight_layout()
@@ -371,7 +484,9 @@ def metrics_against(table, x, title, xlabel, extra=(), logx=True):
             ax.legend(fontsize=9)
         else:
             ax.plot(table[x], table[column], "-o", color="tab:green")
-        if column != "accuracy" and needs_log(table[[c for c in table.columns if c.endswith(column)]].to_numpy()):
+        if column != "accuracy" and needs_log(
+            table[[c for c in table.columns if c.endswith(column)]].to_numpy()
+        ):
             ax.set_yscale("log")
         ax.set(xlabel=xlabel, ylabel=ylabel)
         if logx:
@@ -388,12 +503,28 @@ def interpolation_curves(curves, title):
     for row, (name, (curve, ends)) in zip(axes, curves.items()):
         for ax, metric in zip(row, ("loss", "accuracy")):
             ax.plot(curve.alpha, curve[f"train_{metric}"], color="tab:blue", label="train")
-            ax.plot(curve.alpha, curve[f"test_{metric}"], color="tab:orange", linestyle="--", label="test")
+            ax.plot(
+                curve.alpha,
+                curve[f"test_{metric}"],
+                color="tab:orange",
+                linestyle="--",
+                label="test",
+            )
             for alpha, label, style in zip((0, 1), ends, (":", "-.")):
-                ax.axvline(alpha, color="grey", linestyle=style, linewidth=1, label=f"alpha {alpha}: {label}")
+                ax.axvline(
+                    alpha,
+                    color="grey",
+                    linestyle=style,
+                    linewidth=1,
+                    label=f"alpha {alpha}: {label}",
+                )
             if metric == "loss":
                 ax.set_yscale("log")
-            ax.set(xlabel="alpha", ylabel="cross-entropy loss (log scale)" if metric == "loss" else "accuracy", title=name)
+            ax.set(
+                xlabel="alpha",
+                ylabel="cross-entropy loss (log scale)" if metric == "loss" else "accuracy",
+                title=name,
+            )
             ax.legend(fontsize=8, loc="best")
     fig.suptitle(title)
     fig.tight_layout()

@@ -3,6 +3,7 @@
 Noise, dropout and augmentation act in training only (Keras runs these layers with training=True
 inside fit and as the identity in evaluate/predict); label noise changes the training targets only.
 """
+
 import dataclasses
 import math
 
@@ -39,11 +40,18 @@ def augmentation(translation=0.1, zoom=0.1, rotation_degrees=10.0, seed=0):
 
     Pixels moved in from outside the image are filled with 0, the background of every dataset here.
     """
-    return keras.Sequential([
-        keras.layers.RandomTranslation(translation, translation, fill_mode="constant", seed=seed),
-        keras.layers.RandomZoom(zoom, zoom, fill_mode="constant", seed=seed + 1),
-        keras.layers.RandomRotation(rotation_degrees / 360.0, fill_mode="constant", seed=seed + 2),
-    ], name="augmentation")
+    return keras.Sequential(
+        [
+            keras.layers.RandomTranslation(
+                translation, translation, fill_mode="constant", seed=seed
+            ),
+            keras.layers.RandomZoom(zoom, zoom, fill_mode="constant", seed=seed + 1),
+            keras.layers.RandomRotation(
+                rotation_degrees / 360.0, fill_mode="constant", seed=seed + 2
+            ),
+        ],
+        name="augmentation",
+    )
 
 
 def label_noise(y, n_classes, scale=0.1, seed=0):
@@ -71,8 +79,12 @@ def with_label_noise(ds, scale=0.1, seed=0):
     Train with `training.compile_classifier(..., soft_targets=True)`.
     """
     n_classes = len(ds.class_names)
-    return dataclasses.replace(ds, y_train=label_noise(ds.y_train, n_classes, scale, seed),
-                               y_val=one_hot(ds.y_val, n_classes), y_test=one_hot(ds.y_test, n_classes))
+    return dataclasses.replace(
+        ds,
+        y_train=label_noise(ds.y_train, n_classes, scale, seed),
+        y_val=one_hot(ds.y_val, n_classes),
+        y_test=one_hot(ds.y_test, n_classes),
+    )
 
 
 def target_entropy(targets):

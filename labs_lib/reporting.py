@@ -2,6 +2,7 @@
 
 Every file is written under a temporary name and renamed, so a reader never sees half a file.
 """
+
 import io
 import os
 import platform
@@ -10,7 +11,6 @@ import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-
 
 from labs_lib import PROJECT_ROOT, __version__
 from labs_lib.shared.files import atomic_write, to_json
@@ -27,7 +27,16 @@ def reports_dir():
 def versions():
     """Versions of Python and the libraries a result depends on (those installed)."""
     found = {"python": platform.python_version(), "labs_lib": __version__}
-    for dist in ("keras", "tensorflow-cpu", "tensorflow", "jax", "jaxlib", "numpy", "pandas", "matplotlib"):
+    for dist in (
+        "keras",
+        "tensorflow-cpu",
+        "tensorflow",
+        "jax",
+        "jaxlib",
+        "numpy",
+        "pandas",
+        "matplotlib",
+    ):
         try:
             found[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -37,7 +46,11 @@ def versions():
 
 def device():
     """The machine and, under JAX or TensorFlow, the accelerator the backend computes on."""
-    info = {"machine": platform.machine(), "cpu_count": os.cpu_count(), "platform": platform.platform()}
+    info = {
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+    }
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     if backend == "jax" and "jax" in sys.modules:
         dev = sys.modules["jax"].devices()[0]
@@ -89,7 +102,13 @@ class Report:
         """Record a dataset the run used (title, provenance, split sizes) and return it. used_for: which part
         of the notebook it serves, to tell apart two subsets of one dataset (a later one of the same title
         and purpose replaces the earlier record)."""
-        record = {"name": ds.name, "title": ds.title, "synthetic": ds.synthetic, "source": ds.source, "sizes": ds.sizes()}
+        record = {
+            "name": ds.name,
+            "title": ds.title,
+            "synthetic": ds.synthetic,
+            "source": ds.source,
+            "sizes": ds.sizes(),
+        }
         self.datasets[ds.title, used_for] = {**record, "used_for": used_for} if used_for else record
         return ds
 
@@ -104,8 +123,16 @@ class Report:
         Synthetic runs are stamped as such. Returns None: the figure is shown once, by this call.
         """
         if any(d["synthetic"] for d in self.datasets.values()):
-            fig.text(0.995, 0.005, "SYNTHETIC DATA: not real results", ha="right", va="bottom",
-                     fontsize=8, color="firebrick", alpha=0.9)
+            fig.text(
+                0.995,
+                0.005,
+                "SYNTHETIC DATA: not real results",
+                ha="right",
+                va="bottom",
+                fontsize=8,
+                color="firebrick",
+                alpha=0.9,
+            )
         paths = []
         for fmt in FIGURE_FORMATS:
             buffer = io.BytesIO()
@@ -118,8 +145,11 @@ class Report:
 
     def table(self, name, df, caption=""):
         """Record a pandas DataFrame as a table of metrics.json and return it for display (captioned in PDFs)."""
-        self.tables[name] = {"caption": caption, "columns": [str(c) for c in df.columns],
-                             "rows": df.reset_index(drop=df.index.name is None).to_dict("records")}
+        self.tables[name] = {
+            "caption": caption,
+            "columns": [str(c) for c in df.columns],
+            "rows": df.reset_index(drop=df.index.name is None).to_dict("records"),
+        }
         df.attrs["caption"] = caption
         return df
 
@@ -159,10 +189,12 @@ def show_figure(fig, name, caption, number):
     into a LaTeX figure with a numbered caption; the caption line (role "caption") is left out there.
     """
     from IPython import get_ipython
+
     if get_ipython() is None:
         return
     import matplotlib.pyplot as plt
     from IPython.display import Markdown, display
+
     display(fig, metadata={"labs": {"figure": name, "caption": caption}})
     if caption:
         display(Markdown(f"*Figure {number}. {caption}*"), metadata={"labs": {"role": "caption"}})
@@ -174,4 +206,5 @@ def show_source(*functions):
     import inspect
 
     from IPython.display import Code, display
+
     display(Code("\n\n".join(inspect.getsource(f) for f in functions), language="python"))

@@ -3,6 +3,7 @@
 Histories come back as pandas DataFrames, one row per epoch. Loss helpers take (labels, logits), the order
 of Keras losses (y_true, y_pred), here and in every module of the package.
 """
+
 import math
 import time
 from pathlib import Path
@@ -41,7 +42,9 @@ def execution_steps(divisor_of=None):
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
 
 
-def compile_classifier(model, lr=1e-3, steps_per_execution=None, soft_targets=False, optimizer="adam"):
+def compile_classifier(
+    model, lr=1e-3, steps_per_execution=None, soft_targets=False, optimizer="adam"
+):
     """Compile a logits model: optimizer (adam or plain sgd), cross-entropy from logits, accuracy.
 
     A models.side_by_side model gets the loss and metrics once per output (its nets train independently).
@@ -54,16 +57,29 @@ def compile_classifier(model, lr=1e-3, steps_per_execution=None, soft_targets=Fa
         raise ValueError(f"optimizer must be one of {{{', '.join(OPTIMIZERS)}}}, got {optimizer!r}")
     if steps_per_execution is None:
         steps_per_execution = execution_steps()
-    loss = keras.losses.CategoricalCrossentropy if soft_targets else keras.losses.SparseCategoricalCrossentropy
-    xent = keras.metrics.CategoricalCrossentropy if soft_targets else keras.metrics.SparseCategoricalCrossentropy
+    loss = (
+        keras.losses.CategoricalCrossentropy
+        if soft_targets
+        else keras.losses.SparseCategoricalCrossentropy
+    )
+    xent = (
+        keras.metrics.CategoricalCrossentropy
+        if soft_targets
+        else keras.metrics.SparseCategoricalCrossentropy
+    )
 
     def metrics():  # fresh metric objects per output: a shared one would mix the outputs' values
         return ["accuracy", xent(from_logits=True, name="cross_entropy")]
+
     n_outputs = len(model.outputs)
-    model.compile(optimizer=OPTIMIZERS[optimizer](learning_rate=lr),
-                  loss=loss(from_logits=True) if n_outputs == 1 else [loss(from_logits=True) for _ in range(n_outputs)],
-                  metrics=metrics() if n_outputs == 1 else [metrics() for _ in range(n_outputs)],
-                  steps_per_execution=steps_per_execution)
+    model.compile(
+        optimizer=OPTIMIZERS[optimizer](learning_rate=lr),
+        loss=loss(from_logits=True)
+        if n_outputs == 1
+        else [loss(from_logits=True) for _ in range(n_outputs)],
+        metrics=metrics() if n_outputs == 1 else [metrics() for _ in range(n_outputs)],
+        steps_per_execution=steps_per_execution,
+    )
     return model
 
 
@@ -83,20 +99,42 @@ class EpochLog(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
         if (epoch + 1) % self.every == 0 or epoch + 1 == self.epochs:
             logs = logs or {}
-            if "cross_entropy" not in logs and "accuracy" not in logs:  # side by side: one val accuracy per net
-                accs = [f"{logs[f'val_{name}_accuracy']:.3f}" for name in self.model.output_names
-                        if f"val_{name}_accuracy" in logs]  # in the model's output order (logs come sorted by name)
-                print(f"{self.label}: epoch {epoch + 1}/{self.epochs}  val_accuracy {' / '.join(accs)}"
-                      f"  ({sum(self.seconds):.1f} s)", flush=True)
+            if (
+                "cross_entropy" not in logs and "accuracy" not in logs
+            ):  # side by side: one val accuracy per net
+                accs = [
+                    f"{logs[f'val_{name}_accuracy']:.3f}"
+                    for name in self.model.output_names
+                    if f"val_{name}_accuracy" in logs
+                ]  # in the model's output order (logs come sorted by name)
+                print(
+                    f"{self.label}: epoch {epoch + 1}/{self.epochs}  val_accuracy {' / '.join(accs)}"
+                    f"  ({sum(self.seconds):.1f} s)",
+                    flush=True,
+                )
                 return
-            shown = "  ".join(f"{name} {logs[key]:.4g}" for name, key in (
-                ("loss", "cross_entropy" if "cross_entropy" in logs else "loss"), ("accuracy", "accuracy"),
-                ("val_loss", "val_cross_entropy" if "val_cross_entropy" in logs else "val_loss"),
-                ("val_accuracy", "val_accuracy")) if key in logs)
-            print(f"{self.label}: epoch {epoch + 1}/{self.epochs}  {shown}  ({sum(self.seconds):.1f} s)", flush=True)
+            shown = "  ".join(
+                f"{name} {logs[key]:.4g}"
+                for name, key in (
+                    ("loss", "cross_entropy" if "cross_entropy" in logs else "loss"),
+                    ("accuracy", "accuracy"),
+                    (
+                        "val_loss",
+                        "val_cross_entropy" if "val_cross_entropy" in logs else "val_loss",
+                    ),
+                    ("val_accuracy", "val_accuracy"),
+                )
+                if key in logs
+            )
+            print(
+                f"{self.label}: epoch {epoch + 1}/{self.epochs}  {shown}  ({sum(self.seconds):.1f} s)",
+                flush=True,
+            )
 
 
-TENSORBOARD = {"folder": None}  # set by tensorboard_logs: where fit and fit_side_by_side write TensorBoard logs
+TENSORBOARD = {
+    "folder": None
+}  # set by tensorboard_logs: where fit and fit_side_by_side write TensorBoard logs
 
 
 def tensorboard_logs(folder):
@@ -105,17 +143,22 @@ def tensorboard_logs(folder):
     Keras writes them with tf.summary, so they need TensorFlow and TensorBoard installed (under either backend).
     """
     import importlib.util
+
     if folder is None:
         TENSORBOARD["folder"] = None
         return "TensorBoard logs: off (set tensorboard = True to write them)"
     missing = [m for m in ("tensorflow", "tensorboard") if importlib.util.find_spec(m) is None]
     if missing:
         TENSORBOARD["folder"] = None
-        return (f"TensorBoard logs: skipped. Keras writes them with TensorFlow's tf.summary, and {' and '.join(missing)} "
-                f"{'is' if len(missing) == 1 else 'are'} not installed here (backend {keras.backend.backend()}); "
-                "the run goes on without them.")
+        return (
+            f"TensorBoard logs: skipped. Keras writes them with TensorFlow's tf.summary, and {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not installed here (backend {keras.backend.backend()}); "
+            "the run goes on without them."
+        )
     TENSORBOARD["folder"] = Path(folder)
-    return f"TensorBoard logs: {folder}/<run>/; compare the runs with: tensorboard --logdir {folder}"
+    return (
+        f"TensorBoard logs: {folder}/<run>/; compare the runs with: tensorboard --logdir {folder}"
+    )
 
 
 def tensorboard_callbacks(label):
@@ -124,7 +167,9 @@ def tensorboard_callbacks(label):
     if folder is None:
         return []
     safe = "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in label)
-    return [keras.callbacks.TensorBoard(log_dir=str(folder / safe), histogram_freq=0, write_graph=False)]
+    return [
+        keras.callbacks.TensorBoard(log_dir=str(folder / safe), histogram_freq=0, write_graph=False)
+    ]
 
 
 class Validation(keras.callbacks.Callback):
@@ -148,12 +193,18 @@ class Validation(keras.callbacks.Callback):
             total = penalty
             for name, logits, y in zip(self.model.output_names, outputs, self.y):
                 measured = logit_metrics(y, logits)
-                logs[f"val_{name}_cross_entropy"], logs[f"val_{name}_accuracy"] = measured["loss"], measured["accuracy"]
+                logs[f"val_{name}_cross_entropy"], logs[f"val_{name}_accuracy"] = (
+                    measured["loss"],
+                    measured["accuracy"],
+                )
                 total += measured["loss"]
             logs["val_loss"] = total
         else:
             measured = logit_metrics(self.y, outputs)
-            logs["val_loss"], logs["val_cross_entropy"] = measured["loss"] + penalty, measured["loss"]
+            logs["val_loss"], logs["val_cross_entropy"] = (
+                measured["loss"] + penalty,
+                measured["loss"],
+            )
             logs["val_accuracy"] = measured["accuracy"]
 
 
@@ -165,9 +216,19 @@ def fit(model, data, *, epochs, batch_size, label="model", log_every=None, callb
     optimizer minimizes (cross-entropy plus any weight penalty), so losses compare across runs.
     """
     log = EpochLog(label, epochs, log_every)
-    history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, verbose=0,
-                        callbacks=[Validation(data.x_val, data.y_val), log, *tensorboard_callbacks(label),
-                                   *callbacks])
+    history = model.fit(
+        data.x_train,
+        data.y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        callbacks=[
+            Validation(data.x_val, data.y_val),
+            log,
+            *tensorboard_callbacks(label),
+            *callbacks,
+        ],
+    )
     return history_frame(history, log)
 
 
@@ -175,15 +236,30 @@ def history_frame(history, log):
     """A Keras History as fit's DataFrame: cross-entropy as loss, the penalized loss as objective, seconds."""
     frame = pd.DataFrame(history.history)
     if "cross_entropy" in frame:
-        frame = frame.rename(columns={"loss": "objective", "val_loss": "val_objective",
-                                      "cross_entropy": "loss", "val_cross_entropy": "val_loss"})
+        frame = frame.rename(
+            columns={
+                "loss": "objective",
+                "val_loss": "val_objective",
+                "cross_entropy": "loss",
+                "val_cross_entropy": "val_loss",
+            }
+        )
     frame.insert(0, "epoch", range(1, len(frame) + 1))
     frame["seconds"] = log.seconds
     return frame
 
 
-def fit_side_by_side(model, data, *, epochs, batch_size, label="side by side", log_every=None, callbacks=(),
-                     y_train=None):
+def fit_side_by_side(
+    model,
+    data,
+    *,
+    epochs,
+    batch_size,
+    label="side by side",
+    log_every=None,
+    callbacks=(),
+    y_train=None,
+):
     """Train a models.side_by_side model; returns {net name: history}, each history as `fit` returns it.
 
     The nets see the same batches in the same order as separate runs with the same seed would. objective
@@ -194,13 +270,25 @@ def fit_side_by_side(model, data, *, epochs, batch_size, label="side by side", l
     y_train = y_train or {}
     unknown = sorted(set(y_train) - set(names))
     if unknown:
-        raise ValueError(f"y_train names nets {unknown} that the model does not have; its nets are {names}")
+        raise ValueError(
+            f"y_train names nets {unknown} that the model does not have; its nets are {names}"
+        )
     single = len(names) == 1  # Keras names a one-output model's metrics without the output's name
     targets = [y_train.get(name, data.y_train) for name in names]
     log = EpochLog(label, epochs, log_every)
-    history = model.fit(data.x_train, targets[0] if single else targets, epochs=epochs, batch_size=batch_size, verbose=0,
-                        callbacks=[Validation(data.x_val, data.y_val if single else [data.y_val] * len(names)), log,
-                                   *tensorboard_callbacks(label), *callbacks])
+    history = model.fit(
+        data.x_train,
+        targets[0] if single else targets,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        callbacks=[
+            Validation(data.x_val, data.y_val if single else [data.y_val] * len(names)),
+            log,
+            *tensorboard_callbacks(label),
+            *callbacks,
+        ],
+    )
     frames = {}
     for name in names:
         frame = pd.DataFrame({"epoch": range(1, len(log.seconds) + 1)})
@@ -210,8 +298,18 @@ def fit_side_by_side(model, data, *, epochs, batch_size, label="side by side", l
             frame[f"{prefix}accuracy"] = history.history[f"{prefix}{key}accuracy"]
             frame[f"{prefix}objective"] = np.nan
         frame["seconds"] = log.seconds
-        frames[name] = frame[["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "objective", "val_objective",
-                              "seconds"]]
+        frames[name] = frame[
+            [
+                "epoch",
+                "loss",
+                "accuracy",
+                "val_loss",
+                "val_accuracy",
+                "objective",
+                "val_objective",
+                "seconds",
+            ]
+        ]
     return frames
 
 
@@ -223,10 +321,16 @@ def final_metrics(history):
     """
     last = history.iloc[-1]
     finite = history.val_loss[np.isfinite(history.val_loss)]
-    return {"train_loss": float(last.loss), "train_accuracy": float(last.accuracy), "val_loss": float(last.val_loss),
-            "val_accuracy": float(last.val_accuracy), "gap": float(last.val_loss - last.loss),
-            "best_val_epoch": int(finite.idxmin()) + 1 if len(finite) else None, "epochs": len(history),
-            "seconds": round(float(history.seconds.sum()), 1)}
+    return {
+        "train_loss": float(last.loss),
+        "train_accuracy": float(last.accuracy),
+        "val_loss": float(last.val_loss),
+        "val_accuracy": float(last.val_accuracy),
+        "gap": float(last.val_loss - last.loss),
+        "best_val_epoch": int(finite.idxmin()) + 1 if len(finite) else None,
+        "epochs": len(history),
+        "seconds": round(float(history.seconds.sum()), 1),
+    }
 
 
 def predict_logits(model, x, batch_size=4096):
@@ -238,7 +342,7 @@ def predict_logits(model, x, batch_size=4096):
     x = np.asarray(x)
     if len(x) == 0:
         raise ValueError("x must hold at least one example, got 0")
-    parts = [model.predict_on_batch(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    parts = [model.predict_on_batch(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     if isinstance(parts[0], (list, tuple)):
         return [np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(len(parts[0]))]
     return np.concatenate([np.asarray(p) for p in parts])
@@ -261,7 +365,10 @@ def logit_metrics(labels, logits):
     """
     logits, labels = np.asarray(logits), np.asarray(labels)
     hard = labels.argmax(axis=1) if labels.ndim == 2 else labels
-    return {"loss": cross_entropy(labels, logits), "accuracy": float((logits.argmax(axis=1) == hard).mean())}
+    return {
+        "loss": cross_entropy(labels, logits),
+        "accuracy": float((logits.argmax(axis=1) == hard).mean()),
+    }
 
 
 def cross_entropy(labels, logits):
@@ -284,7 +391,9 @@ class Plateau:
 
     def __init__(self, min_delta=1e-5, patience=100):
         if min_delta < 0 or patience < 1:
-            raise ValueError(f"need min_delta >= 0 and patience >= 1, got min_delta={min_delta!r}, patience={patience!r}")
+            raise ValueError(
+                f"need min_delta >= 0 and patience >= 1, got min_delta={min_delta!r}, patience={patience!r}"
+            )
         self.min_delta, self.patience = min_delta, patience
         self.best, self.wait = float("inf"), 0
 
@@ -344,7 +453,9 @@ class EvaluateAtEpochs(keras.callbacks.Callback):
         if epoch + 1 in self.epochs:
             outputs = predict_logits(self.model, self.x)
             if isinstance(outputs, (list, tuple)):  # side by side: {net name: metrics}
-                self.results[epoch + 1] = {name: self.metrics(o) for name, o in zip(self.model.output_names, outputs)}
+                self.results[epoch + 1] = {
+                    name: self.metrics(o) for name, o in zip(self.model.output_names, outputs)
+                }
             else:
                 self.results[epoch + 1] = self.metrics(outputs)
 

@@ -1,4 +1,5 @@
 """The `labs` command: list the notebooks, run them with papermill, make PDF reports and the gallery, start JupyterLab."""
+
 import argparse
 import os
 import secrets
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import nbformat
 
-from labs_tools import gallery, pdf, runner
 from labs_lib.shared.params import ParamError, read_params
+from labs_tools import gallery, pdf, runner
 
 EPILOG = """examples:
   labs list
@@ -23,45 +24,110 @@ EPILOG = """examples:
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="labs", description=__doc__, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--notebooks-dir", type=Path, default=runner.NOTEBOOKS_DIR,
-                        help="folder of the notebooks and their profiles/ (default: the pack's notebooks/)")
+    parser = argparse.ArgumentParser(
+        prog="labs",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--notebooks-dir",
+        type=Path,
+        default=runner.NOTEBOOKS_DIR,
+        help="folder of the notebooks and their profiles/ (default: the pack's notebooks/)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the notebooks, each with its parameters and profile values")
     run = sub.add_parser("run", help="execute notebooks with papermill and write their reports")
-    run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="names or unique prefixes (default: all)")
-    run.add_argument("--profile", default="quick", help="smoke (tests, seconds), quick (laptop CPU, minutes) "
-                     "or full (the spec's hyperparameters); default: quick")
-    run.add_argument("-p", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
-                     help="override a parameter (repeatable); lists as a,b,c")
-    run.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"),
-                     help="Keras backend for the kernels: tensorflow or jax (default: $KERAS_BACKEND or tensorflow)")
+    run.add_argument(
+        "notebooks", nargs="*", metavar="NOTEBOOK", help="names or unique prefixes (default: all)"
+    )
+    run.add_argument(
+        "--profile",
+        default="quick",
+        help="smoke (tests, seconds), quick (laptop CPU, minutes) "
+        "or full (the spec's hyperparameters); default: quick",
+    )
+    run.add_argument(
+        "-p",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter (repeatable); lists as a,b,c",
+    )
+    run.add_argument(
+        "--backend",
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="Keras backend for the kernels: tensorflow or jax (default: $KERAS_BACKEND or tensorflow)",
+    )
     run.add_argument("--jobs", type=int, default=1, help="notebooks run at once (default 1)")
     run.add_argument("--out", type=Path, default=None, help="output folder (default: reports/)")
-    run.add_argument("--timeout", type=float, default=None,
-                     help="seconds per notebook before it counts as failed; 0 = none "
-                          "(default: smoke 600, quick 1800, full 21600)")
-    run.add_argument("--resume", action="store_true",
-                     help="skip notebooks whose outputs are complete and whose inputs are unchanged")
-    run.add_argument("--no-warm-start", dest="warm_start", action="store_false",
-                     help="start each notebook's kernel only when its turn comes (default: while the one before runs)")
-    run.add_argument("--pdf", action="store_true", help="then make the PDF reports of the notebooks that ran (labs pdf)")
-    pdf = sub.add_parser("pdf", help="PDF reports of executed notebooks (nbconvert and xelatex), and one for the pack")
-    pdf.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
-                     help="names or prefixes of the pack's notebooks, or paths to executed .ipynb files "
-                          "(default: every notebook executed in the reports folder, plus the pack's PDF)")
-    pdf.add_argument("--out", type=Path, default=None, help="reports folder the notebooks were run into (default: reports/)")
-    pdf.add_argument("--with-code", action="store_true", help="keep the code cells and every output (default: report style)")
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds per notebook before it counts as failed; 0 = none "
+        "(default: smoke 600, quick 1800, full 21600)",
+    )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip notebooks whose outputs are complete and whose inputs are unchanged",
+    )
+    run.add_argument(
+        "--no-warm-start",
+        dest="warm_start",
+        action="store_false",
+        help="start each notebook's kernel only when its turn comes (default: while the one before runs)",
+    )
+    run.add_argument(
+        "--pdf",
+        action="store_true",
+        help="then make the PDF reports of the notebooks that ran (labs pdf)",
+    )
+    pdf = sub.add_parser(
+        "pdf",
+        help="PDF reports of executed notebooks (nbconvert and xelatex), and one for the pack",
+    )
+    pdf.add_argument(
+        "notebooks",
+        nargs="*",
+        metavar="NOTEBOOK",
+        help="names or prefixes of the pack's notebooks, or paths to executed .ipynb files "
+        "(default: every notebook executed in the reports folder, plus the pack's PDF)",
+    )
+    pdf.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="reports folder the notebooks were run into (default: reports/)",
+    )
+    pdf.add_argument(
+        "--with-code",
+        action="store_true",
+        help="keep the code cells and every output (default: report style)",
+    )
     pdf.add_argument("--paper", default="a4", help="paper size: a4 or letter (default: a4)")
-    pdf.add_argument("--pack", action="store_true", help=f"also the combined PDF ({gallery.PACK_PDF}) when notebooks are named")
-    gal = sub.add_parser("gallery", help="write reports/index.html and reports/README.md from the reports folder")
+    pdf.add_argument(
+        "--pack",
+        action="store_true",
+        help=f"also the combined PDF ({gallery.PACK_PDF}) when notebooks are named",
+    )
+    gal = sub.add_parser(
+        "gallery", help="write reports/index.html and reports/README.md from the reports folder"
+    )
     gal.add_argument("--out", type=Path, default=None, help="reports folder (default: reports/)")
-    lab = sub.add_parser("lab", help="JupyterLab on the notebooks, with a kernel of this environment")
+    lab = sub.add_parser(
+        "lab", help="JupyterLab on the notebooks, with a kernel of this environment"
+    )
     lab.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     lab.add_argument("--port", type=int, default=8888, help="port (default: 8888)")
-    lab.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"),
-                     help="Keras backend of the kernels: tensorflow or jax (default: $KERAS_BACKEND or tensorflow)")
+    lab.add_argument(
+        "--backend",
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="Keras backend of the kernels: tensorflow or jax (default: $KERAS_BACKEND or tensorflow)",
+    )
     return parser
 
 
@@ -72,10 +138,15 @@ def cmd_list(args, out=None):
     for name, path in notebooks.items():
         out.write(f"\n{name}: {notebook_title(path)}\n")
         for need in runner.requirements(path):
-            out.write(f"  requires: the {need} backend (--backend {need}); skipped under other backends\n")
+            out.write(
+                f"  requires: the {need} backend (--backend {need}); skipped under other backends\n"
+            )
         for p in read_params(path).values():
-            by_profile = ", ".join(f"{prof}={profiles[prof][name][p.name]!r}" for prof in runner.PROFILES
-                                   if p.name in profiles[prof].get(name, {}))
+            by_profile = ", ".join(
+                f"{prof}={profiles[prof][name][p.name]!r}"
+                for prof in runner.PROFILES
+                if p.name in profiles[prof].get(name, {})
+            )
             out.write(f"  {p.name}: {p.type} = {p.default!r}\n      {p.help}; {p.describe()}\n")
             if by_profile:
                 out.write(f"      profiles: {by_profile}\n")
@@ -96,12 +167,21 @@ def cmd_run(args, out=None):
     runner.check_backend(args.backend)
     jobs = runner.plan(args.notebooks, args.profile, args.overrides, args.notebooks_dir)
     timeout = runner.DEFAULT_TIMEOUT[args.profile] if args.timeout is None else args.timeout
-    opts = runner.RunOptions(profile=args.profile, backend=args.backend, jobs=args.jobs, timeout=timeout,
-                             resume=args.resume, warm_start=args.warm_start, out=reports_folder(args))
+    opts = runner.RunOptions(
+        profile=args.profile,
+        backend=args.backend,
+        jobs=args.jobs,
+        timeout=timeout,
+        resume=args.resume,
+        warm_start=args.warm_start,
+        out=reports_folder(args),
+    )
     if args.pdf:
         pdf.check_tools()
-    out.write(f"labs run: {len(jobs)} notebook(s), profile {args.profile}, backend {args.backend}, "
-              f"output in {opts.out}\n")
+    out.write(
+        f"labs run: {len(jobs)} notebook(s), profile {args.profile}, backend {args.backend}, "
+        f"output in {opts.out}\n"
+    )
     results = runner.run(jobs, opts, stream=out)
     out.write("\n" + runner.summary(results) + "\n")
     status = runner.exit_status(results)
@@ -120,9 +200,13 @@ def executed_notebooks(requested, folder, notebooks_dir):
     """Paths of the executed notebooks to typeset: named ones (each must exist), else every one in `folder`."""
     available = runner.discover(notebooks_dir)
     if not requested:
-        found = [folder / n / f"{n}.ipynb" for n in available if (folder / n / f"{n}.ipynb").exists()]
+        found = [
+            folder / n / f"{n}.ipynb" for n in available if (folder / n / f"{n}.ipynb").exists()
+        ]
         if not found:
-            raise pdf.PdfError(f"no executed notebooks in {folder}: run some first (labs run --profile quick)")
+            raise pdf.PdfError(
+                f"no executed notebooks in {folder}: run some first (labs run --profile quick)"
+            )
         return found
     paths = []
     for req in requested:
@@ -133,7 +217,9 @@ def executed_notebooks(requested, folder, notebooks_dir):
         name = runner.resolve_names([req], available)[0]
         path = folder / name / f"{name}.ipynb"
         if not path.exists():
-            raise pdf.PdfError(f"{name} has not been run into {folder} (no {path.name} there): labs run {name} first")
+            raise pdf.PdfError(
+                f"{name} has not been run into {folder} (no {path.name} there): labs run {name} first"
+            )
         paths.append(path)
     return paths
 
@@ -146,7 +232,9 @@ def make_pdfs(paths, folder, pack, out, with_code=False, paper="a4"):
         out.write(f"labs pdf: {written} ({time.time() - started:.1f} s)\n")
     if pack and paths:
         started = time.time()
-        written = pdf.pack_pdf(paths, Path(folder) / gallery.PACK_PDF, with_code=with_code, paper=paper)
+        written = pdf.pack_pdf(
+            paths, Path(folder) / gallery.PACK_PDF, with_code=with_code, paper=paper
+        )
         out.write(f"labs pdf: {written}, {len(paths)} notebooks ({time.time() - started:.1f} s)\n")
 
 
@@ -165,8 +253,14 @@ def cmd_pdf(args, out=None):
     for path in paths:
         pdf.read_executed(path)  # every input checked before anything is written
     in_pack = [p for p in paths if p.parent.parent == folder]
-    make_pdfs(paths, folder, pack=(not args.notebooks or args.pack) and len(in_pack) > 0, out=out,
-              with_code=args.with_code, paper=args.paper)
+    make_pdfs(
+        paths,
+        folder,
+        pack=(not args.notebooks or args.pack) and len(in_pack) > 0,
+        out=out,
+        with_code=args.with_code,
+        paper=args.paper,
+    )
     write_gallery(folder, args.notebooks_dir, out)
     return 0
 
@@ -175,7 +269,9 @@ def cmd_gallery(args, out=None):
     out = out or sys.stdout
     folder = reports_folder(args)
     if not folder.is_dir():
-        raise runner.UsageError(f"{folder} does not exist: run some notebooks first (labs run --profile quick)")
+        raise runner.UsageError(
+            f"{folder} does not exist: run some notebooks first (labs run --profile quick)"
+        )
     write_gallery(folder, args.notebooks_dir, out)
     return 0
 
@@ -188,8 +284,10 @@ def cmd_lab(args, out=None):
         raise runner.UsageError(f"--port must be in [1, 65535], got {args.port}")
     token = secrets.token_hex(16)
     cmd = lab_command(args.notebooks_dir, args.ip, args.port, token)
-    out.write(f"JupyterLab on {Path(args.notebooks_dir).resolve()} (backend {args.backend}); open\n"
-              f"    http://{args.ip}:{args.port}/lab?token={token}\nCtrl-C twice stops it.\n")
+    out.write(
+        f"JupyterLab on {Path(args.notebooks_dir).resolve()} (backend {args.backend}); open\n"
+        f"    http://{args.ip}:{args.port}/lab?token={token}\nCtrl-C twice stops it.\n"
+    )
     out.flush()
     try:
         return subprocess.call(cmd, env=runner.kernel_env(args.backend))
@@ -199,9 +297,17 @@ def cmd_lab(args, out=None):
 
 def lab_command(notebooks_dir, ip, port, token):
     """The command line that starts JupyterLab from this environment (as root too) without a browser."""
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--ip={ip}", f"--port={port}",
-           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={Path(notebooks_dir).resolve()}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        f"--ip={ip}",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={Path(notebooks_dir).resolve()}",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     return cmd
@@ -210,7 +316,13 @@ def lab_command(notebooks_dir, ip, port, token):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        return {"list": cmd_list, "run": cmd_run, "pdf": cmd_pdf, "gallery": cmd_gallery, "lab": cmd_lab}[args.command](args)
+        return {
+            "list": cmd_list,
+            "run": cmd_run,
+            "pdf": cmd_pdf,
+            "gallery": cmd_gallery,
+            "lab": cmd_lab,
+        }[args.command](args)
     except (runner.UsageError, ParamError, pdf.PdfError) as exc:
         sys.stderr.write(f"labs: error: {exc}\n")
         return 2

@@ -5,6 +5,7 @@ metrics.json, the figures and the PDF report.
 It reads only what runs left in the reports folder (run.json, metrics.json, figures/); thumbnails are written
 to reports/<notebook>/thumbnails/.
 """
+
 import html
 import io
 from dataclasses import dataclass, field
@@ -45,26 +46,45 @@ def entry(name, title, out):
     record, metrics = read_json(folder / "run.json"), read_json(folder / "metrics.json")
     e = Entry(name, title)
     if record:
-        e.status, e.profile, e.backend = record.get("status", "ok"), record.get("profile", ""), record.get("backend", "")
+        e.status, e.profile, e.backend = (
+            record.get("status", "ok"),
+            record.get("profile", ""),
+            record.get("backend", ""),
+        )
         e.seconds, e.finished = record.get("seconds", 0.0), record.get("finished", "")
     elif metrics:  # run in JupyterLab or by hand: metrics.json but no runner record
-        e.status, e.profile, e.backend = "ok", metrics.get("profile", ""), metrics.get("backend", "")
+        e.status, e.profile, e.backend = (
+            "ok",
+            metrics.get("profile", ""),
+            metrics.get("backend", ""),
+        )
         e.seconds, e.finished = metrics.get("wall_seconds", 0.0), metrics.get("finished", "")
     if metrics:
         dataset = metrics.get("dataset") or {}
         title = dataset.get("title", "")
-        e.dataset = title + (" (synthetic)" if dataset.get("synthetic") and "synthetic" not in title.lower() else "")
+        e.dataset = title + (
+            " (synthetic)" if dataset.get("synthetic") and "synthetic" not in title.lower() else ""
+        )
         e.headline = metrics.get("values", {}).get("headline", {})
-        e.figures = [figure for figure in (thumbnail(folder, f, out) for f in metrics.get("figures", [])) if figure]
-    for label, path in (("executed notebook", folder / f"{name}.ipynb"), ("PDF report", folder / f"{name}.pdf"),
-                        ("metrics.json", folder / "metrics.json")):
+        e.figures = [
+            figure
+            for figure in (thumbnail(folder, f, out) for f in metrics.get("figures", []))
+            if figure
+        ]
+    for label, path in (
+        ("executed notebook", folder / f"{name}.ipynb"),
+        ("PDF report", folder / f"{name}.pdf"),
+        ("metrics.json", folder / "metrics.json"),
+    ):
         if path.exists():
             e.links.append((label, href(path, out)))
     failure = read_json(failed / "run.json")
     if failure and failure.get("finished", "") >= e.finished:
         e.status, e.message = failure.get("status", "failed"), failure.get("message", "")
         if not record:
-            e.profile, e.backend, e.seconds, e.finished = (failure.get(k, "") for k in ("profile", "backend", "seconds", "finished"))
+            e.profile, e.backend, e.seconds, e.finished = (
+                failure.get(k, "") for k in ("profile", "backend", "seconds", "finished")
+            )
         if (failed / f"{name}.ipynb").exists():
             e.links.append(("failed run's notebook", href(failed / f"{name}.ipynb", out)))
     return e
@@ -82,6 +102,7 @@ def thumbnail(folder, figure, out):
     thumb = folder / "thumbnails" / png.name
     if not thumb.exists() or thumb.stat().st_mtime < png.stat().st_mtime:
         from PIL import Image
+
         with Image.open(png) as image:
             image.thumbnail((THUMB_WIDTH, THUMB_WIDTH * 3))
             buffer = io.BytesIO()
@@ -92,17 +113,22 @@ def thumbnail(folder, figure, out):
 
 def entries(notebooks, out):
     """Gallery entries for {name: path} notebooks, in order."""
-    return [entry(name, notebook_title(nbformat.read(str(path), as_version=4)) or name, out)
-            for name, path in notebooks.items()]
+    return [
+        entry(name, notebook_title(nbformat.read(str(path), as_version=4)) or name, out)
+        for name, path in notebooks.items()
+    ]
 
 
-STYLE = """body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+STYLE = (
+    """body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{margin-bottom:.2em}.sub{color:#666;margin-top:0}table.summary{border-collapse:collapse;margin:1em 0 2em}
 table.summary td,table.summary th{border-bottom:1px solid #ddd;padding:.35em .7em;text-align:left;vertical-align:top}
 section{border-top:2px solid #eee;padding-top:1em;margin-top:1.5em}.status{font-weight:bold;padding:.1em .5em;border-radius:4px}
 .ok{background:#d8f3dc;color:#1b5e20}.failed,.timeout{background:#ffe0e0;color:#b00020}.notrun{background:#eee;color:#555}
 .figs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;width:%dpx}figure img{width:100%%;border:1px solid #ddd}
-figcaption{font-size:.8em;color:#555}.links a{margin-right:1em}.facts{color:#555}""" % THUMB_WIDTH
+figcaption{font-size:.8em;color:#555}.links a{margin-right:1em}.facts{color:#555}"""
+    % THUMB_WIDTH
+)
 
 
 def render_html(items, out):
@@ -110,42 +136,84 @@ def render_html(items, out):
     esc = html.escape
     latest = max((e.finished for e in items if e.finished), default="")
     when = f"latest run finished {latest[:16].replace('T', ' ')} UTC" if latest else "no runs yet"
-    pack = f' · <a href="{quote(PACK_PDF)}">all reports in one PDF</a>' if (Path(out) / PACK_PDF).exists() else ""
+    pack = (
+        f' · <a href="{quote(PACK_PDF)}">all reports in one PDF</a>'
+        if (Path(out) / PACK_PDF).exists()
+        else ""
+    )
     rows = "".join(
         f'<tr><td><a href="#{esc(e.name)}">{esc(e.name)}</a></td><td><span class="status {e.status.replace(" ", "")}">{esc(e.status)}</span></td>'
         f"<td>{esc(e.profile or '–')}</td><td>{esc(e.backend or '–')}</td><td>{wall_time(e.seconds)}</td>"
-        f"<td>{'<br>'.join(esc(f'{k}: {v}') for k, v in e.headline.items()) or '–'}</td></tr>" for e in items)
+        f"<td>{'<br>'.join(esc(f'{k}: {v}') for k, v in e.headline.items()) or '–'}</td></tr>"
+        for e in items
+    )
     sections = []
     for e in items:
-        facts = " · ".join(x for x in (f"profile {e.profile}" if e.profile else "", f"backend {e.backend}" if e.backend else "",
-                                      f"wall time {wall_time(e.seconds)}" if e.seconds else "", e.dataset,
-                                      f"finished {e.finished[:16].replace('T', ' ')} UTC" if e.finished else "") if x)
+        facts = " · ".join(
+            x
+            for x in (
+                f"profile {e.profile}" if e.profile else "",
+                f"backend {e.backend}" if e.backend else "",
+                f"wall time {wall_time(e.seconds)}" if e.seconds else "",
+                e.dataset,
+                f"finished {e.finished[:16].replace('T', ' ')} UTC" if e.finished else "",
+            )
+            if x
+        )
         links = "".join(f'<a href="{h}">{esc(label)}</a>' for label, h in e.links)
-        figs = "".join(f'<figure><a href="{full}"><img src="{thumb}" alt="{esc(caption)}" loading="lazy"></a>'
-                       f"<figcaption>{esc(caption)}</figcaption></figure>" for caption, thumb, full in e.figures)
+        figs = "".join(
+            f'<figure><a href="{full}"><img src="{thumb}" alt="{esc(caption)}" loading="lazy"></a>'
+            f"<figcaption>{esc(caption)}</figcaption></figure>"
+            for caption, thumb, full in e.figures
+        )
         message = f"<p><b>Latest run {esc(e.status)}:</b> {esc(e.message)}</p>" if e.message else ""
-        headline = "".join(f"<li>{esc(k)}: <b>{esc(str(v))}</b></li>" for k, v in e.headline.items())
-        sections.append(f'<section id="{esc(e.name)}"><h2>{esc(e.title)} <span class="status {e.status.replace(" ", "")}">'
-                        f'{esc(e.status)}</span></h2><p class="facts">{esc(facts) or "not run yet: labs run " + esc(e.name)}</p>'
-                        f'{message}<ul>{headline}</ul><p class="links">{links}</p><div class="figs">{figs}</div></section>')
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>dl-labs reports</title>'
-            f"<style>{STYLE}</style></head><body><h1>dl-labs reports</h1><p class=\"sub\">Gallery of the latest runs, "
-            f"{when}{pack}</p><table class=\"summary\"><tr><th>notebook</th><th>status</th><th>profile</th>"
-            f"<th>backend</th><th>wall time</th><th>headline</th></tr>{rows}</table>{''.join(sections)}</body></html>\n")
+        headline = "".join(
+            f"<li>{esc(k)}: <b>{esc(str(v))}</b></li>" for k, v in e.headline.items()
+        )
+        sections.append(
+            f'<section id="{esc(e.name)}"><h2>{esc(e.title)} <span class="status {e.status.replace(" ", "")}">'
+            f'{esc(e.status)}</span></h2><p class="facts">{esc(facts) or "not run yet: labs run " + esc(e.name)}</p>'
+            f'{message}<ul>{headline}</ul><p class="links">{links}</p><div class="figs">{figs}</div></section>'
+        )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>dl-labs reports</title>'
+        f'<style>{STYLE}</style></head><body><h1>dl-labs reports</h1><p class="sub">Gallery of the latest runs, '
+        f'{when}{pack}</p><table class="summary"><tr><th>notebook</th><th>status</th><th>profile</th>'
+        f"<th>backend</th><th>wall time</th><th>headline</th></tr>{rows}</table>{''.join(sections)}</body></html>\n"
+    )
 
 
 def render_markdown(items, out):
     """The same gallery as Markdown (reports/README.md), for browsing the folder in a file viewer or on a forge."""
     cell = lambda text: str(text).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-    lines = ["# dl-labs reports", "", "Gallery of the latest runs (`labs gallery` rewrites it; `index.html` is the same "
-             "as a web page)." + (f" All reports in one PDF: [{PACK_PDF}]({quote(PACK_PDF)})." if (Path(out) / PACK_PDF).exists() else ""),
-             "", "| notebook | status | profile | backend | wall time | headline |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# dl-labs reports",
+        "",
+        "Gallery of the latest runs (`labs gallery` rewrites it; `index.html` is the same "
+        "as a web page)."
+        + (
+            f" All reports in one PDF: [{PACK_PDF}]({quote(PACK_PDF)})."
+            if (Path(out) / PACK_PDF).exists()
+            else ""
+        ),
+        "",
+        "| notebook | status | profile | backend | wall time | headline |",
+        "|---|---|---|---|---|---|",
+    ]
     for e in items:
         headline = "<br>".join(cell(f"{k}: {v}") for k, v in e.headline.items()) or "–"
-        lines.append(f"| [{e.name}](#{e.name}) | {e.status} | {e.profile or '–'} | {e.backend or '–'} "
-                     f"| {wall_time(e.seconds)} | {headline} |")
+        lines.append(
+            f"| [{e.name}](#{e.name}) | {e.status} | {e.profile or '–'} | {e.backend or '–'} "
+            f"| {wall_time(e.seconds)} | {headline} |"
+        )
     for e in items:
-        lines += ["", f"## {e.name}", "", f"**{cell(e.title)}** — {e.status}" + (f": {cell(e.message)}" if e.message else ""), ""]
+        lines += [
+            "",
+            f"## {e.name}",
+            "",
+            f"**{cell(e.title)}** — {e.status}" + (f": {cell(e.message)}" if e.message else ""),
+            "",
+        ]
         if e.links:
             lines += [" · ".join(f"[{label}]({h})" for label, h in e.links), ""]
         lines += [f"[![{cell(caption)}]({thumb})]({full})" for caption, thumb, full in e.figures]
@@ -157,5 +225,7 @@ def write(notebooks, out):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     items = entries(notebooks, out)
-    return (atomic_write(out / "index.html", render_html(items, out)),
-            atomic_write(out / "README.md", render_markdown(items, out)))
+    return (
+        atomic_write(out / "index.html", render_html(items, out)),
+        atomic_write(out / "README.md", render_markdown(items, out)),
+    )

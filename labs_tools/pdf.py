@@ -6,6 +6,7 @@ profile, backend and wall time, numbered sections, captioned figures, tables typ
 the parameters as a table, long training logs trimmed. `with_code=True` keeps the code cells and every output.
 The template is labs_tools/templates/labs_report (DejaVu fonts: Greek letters, math symbols, box drawing).
 """
+
 import copy
 import json
 import re
@@ -16,14 +17,15 @@ from pathlib import Path
 
 import nbformat
 
-
 from labs_lib.shared.files import atomic_write, read_json
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "labs_report"
 COURSE = "dl-labs: a deep-learning course pack"
 PAPER_SIZES = ("a4", "letter")
-TEX_PACKAGES = "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc fonts-dejavu-core"
+TEX_PACKAGES = (
+    "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc fonts-dejavu-core"
+)
 INSTALL_HINT = f"apt-get install -y --no-install-recommends {TEX_PACKAGES}"
 STREAM_LINES = 24  # a longer printed log keeps its first and last lines in the report
 
@@ -50,7 +52,9 @@ class RunInfo:
 def missing_tools():
     """The programs the LaTeX route needs that are not on PATH, and the DejaVu fonts if absent."""
     missing = [tool for tool in ("xelatex", "pandoc") if shutil.which(tool) is None]
-    if not any(Path(d).is_dir() for d in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu")):
+    if not any(
+        Path(d).is_dir() for d in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu")
+    ):
         missing.append("DejaVu fonts")
     return missing
 
@@ -59,8 +63,10 @@ def check_tools():
     """Refuse, with what to install, when xelatex, pandoc or the DejaVu fonts are missing."""
     missing = missing_tools()
     if missing:
-        raise PdfError(f"PDF reports need {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
-                       f"installed; on Debian or Ubuntu: {INSTALL_HINT}")
+        raise PdfError(
+            f"PDF reports need {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
+            f"installed; on Debian or Ubuntu: {INSTALL_HINT}"
+        )
 
 
 def check_paper(paper):
@@ -70,6 +76,7 @@ def check_paper(paper):
 
 # ---------------------------------------------------------------- reading an executed notebook
 
+
 def read_executed(path):
     """The executed notebook at `path`, refused when it is missing or was never run."""
     path = Path(path)
@@ -77,7 +84,9 @@ def read_executed(path):
         raise PdfError(f"{path} does not exist: run the notebook first (labs run {path.stem})")
     nb = nbformat.read(str(path), as_version=4)
     if not any(c.cell_type == "code" and c.get("outputs") for c in nb.cells):
-        raise PdfError(f"{path} has no outputs: it is not an executed notebook (labs run {path.stem} makes one)")
+        raise PdfError(
+            f"{path} has no outputs: it is not an executed notebook (labs run {path.stem} makes one)"
+        )
     return nb
 
 
@@ -85,19 +94,27 @@ def run_info(nb, path):
     """The header's facts: title from the first heading, the rest from metrics.json / run.json beside `path`
     (or in reports/<name>/ for a notebook executed and saved in JupyterLab)."""
     folder = Path(path).parent
-    if not (folder / "metrics.json").exists():  # a notebook saved from JupyterLab: its run wrote to reports/<name>/
+    if not (
+        folder / "metrics.json"
+    ).exists():  # a notebook saved from JupyterLab: its run wrote to reports/<name>/
         from labs_lib.reporting import reports_dir
+
         folder = reports_dir() / Path(path).stem
     metrics = read_json(folder / "metrics.json")
     record = read_json(folder / "run.json")
     finished = metrics.get("finished") or record.get("finished") or ""
     device = metrics.get("device", {})
-    return RunInfo(title=notebook_title(nb) or Path(path).stem, name=Path(path).stem,
-                   profile=metrics.get("profile") or record.get("profile", "unknown"),
-                   backend=metrics.get("backend") or record.get("backend", "unknown"),
-                   date=format_date(finished), seconds=record.get("seconds") or metrics.get("wall_seconds") or 0.0,
-                   device=device.get("accelerator") or device.get("machine", ""),
-                   parameters=metrics.get("parameters"), headline=metrics.get("values", {}).get("headline"))
+    return RunInfo(
+        title=notebook_title(nb) or Path(path).stem,
+        name=Path(path).stem,
+        profile=metrics.get("profile") or record.get("profile", "unknown"),
+        backend=metrics.get("backend") or record.get("backend", "unknown"),
+        date=format_date(finished),
+        seconds=record.get("seconds") or metrics.get("wall_seconds") or 0.0,
+        device=device.get("accelerator") or device.get("machine", ""),
+        parameters=metrics.get("parameters"),
+        headline=metrics.get("values", {}).get("headline"),
+    )
 
 
 def format_date(iso):
@@ -144,9 +161,18 @@ def trim_stream(text, keep=STREAM_LINES):
     lines = text.rstrip("\n").split("\n")
     if len(lines) <= keep:
         return text
-    head, tail = lines[: keep // 2], lines[-(keep // 2):]
+    head, tail = lines[: keep // 2], lines[-(keep // 2) :]
     omitted = len(lines) - len(head) - len(tail)
-    return "\n".join([*head, f"[... {omitted} lines left out here; the executed notebook has them all ...]", *tail]) + "\n"
+    return (
+        "\n".join(
+            [
+                *head,
+                f"[... {omitted} lines left out here; the executed notebook has them all ...]",
+                *tail,
+            ]
+        )
+        + "\n"
+    )
 
 
 def parameters_cell(info):
@@ -154,10 +180,20 @@ def parameters_cell(info):
     if not info.parameters:
         return None
     import pandas as pd
+
     from labs_lib.shared.latex import latex_table
-    table = pd.DataFrame([(name, json.dumps(value, ensure_ascii=False)) for name, value in info.parameters.items()
-                          if name != "out_dir"], columns=["parameter", "value"])
-    table.attrs["caption"] = f"Parameter values of this run (profile {info.profile}, backend {info.backend})"
+
+    table = pd.DataFrame(
+        [
+            (name, json.dumps(value, ensure_ascii=False))
+            for name, value in info.parameters.items()
+            if name != "out_dir"
+        ],
+        columns=["parameter", "value"],
+    )
+    table.attrs["caption"] = (
+        f"Parameter values of this run (profile {info.profile}, backend {info.backend})"
+    )
     return raw_latex(latex_table(table))
 
 
@@ -198,6 +234,7 @@ def report_cells(nb, info, top=1, with_code=False):
 def coalesce_streams(nb):
     """Merge consecutive stream outputs and apply carriage returns and backspaces (Keras progress bars)."""
     from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+
     nb, _ = CoalesceStreamsPreprocessor(enabled=True).preprocess(nb, {})
     return nb
 
@@ -216,8 +253,13 @@ def header_metadata(info):
         facts.append(f"wall time {wall_time(info.seconds)}")
     if info.device:
         facts.append(info.device)
-    return {"title": info.title, "name": info.name, "date": info.date, "facts": " · ".join(facts),
-            "headline": [f"{k}: {v}" for k, v in (info.headline or {}).items()]}
+    return {
+        "title": info.title,
+        "name": info.name,
+        "date": info.date,
+        "facts": " · ".join(facts),
+        "headline": [f"{k}: {v}" for k, v in (info.headline or {}).items()],
+    }
 
 
 def report_notebook(path, with_code=False):
@@ -232,6 +274,7 @@ def report_notebook(path, with_code=False):
 def pack_notebook(paths, with_code=False):
     """Several executed notebooks as one, each a section (its headings one level down), for a combined PDF."""
     from labs_lib.shared.latex import latex_escape
+
     parts = [(read_executed(p), p) for p in paths]
     cells, dates = [], []
     for nb, path in parts:
@@ -242,9 +285,15 @@ def pack_notebook(paths, with_code=False):
         cells.append(raw_latex(rf"\labsnotebook{{{title}}}{{{facts}}}{{{date}}}"))
         cells += report_cells(nb, info, top=2, with_code=with_code)
     nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(parts[0][0].metadata))
-    nb.metadata["labs_report"] = {"course": COURSE, "pack": True, "title": "Lab reports",
-                                  "name": "dl-labs", "date": datetime.now().strftime("%d %B %Y"),
-                                  "facts": f"{len(parts)} notebooks", "headline": []}
+    nb.metadata["labs_report"] = {
+        "course": COURSE,
+        "pack": True,
+        "title": "Lab reports",
+        "name": "dl-labs",
+        "date": datetime.now().strftime("%d %B %Y"),
+        "facts": f"{len(parts)} notebooks",
+        "headline": [],
+    }
     return nb
 
 
@@ -256,14 +305,20 @@ def raw_latex(text):
 
 # ---------------------------------------------------------------- building
 
+
 def exporter(with_code=False):
     """nbconvert's PDF exporter with the project's template."""
     from nbconvert import PDFExporter
     from traitlets.config import Config
+
     config = Config()
     config.PDFExporter.latex_count = 2  # twice: the table of contents and the figure numbers settle
-    exp = PDFExporter(config=config, template_name=TEMPLATE, extra_template_basedirs=[str(TEMPLATES)])
-    exp.raw_mimetypes = ["text/latex"]  # the pack's section headers (PDFExporter's default is application/pdf)
+    exp = PDFExporter(
+        config=config, template_name=TEMPLATE, extra_template_basedirs=[str(TEMPLATES)]
+    )
+    exp.raw_mimetypes = [
+        "text/latex"
+    ]  # the pack's section headers (PDFExporter's default is application/pdf)
     exp.exclude_input = not with_code
     exp.exclude_input_prompt = exp.exclude_output_prompt = not with_code
     return exp
@@ -296,4 +351,6 @@ def notebook_pdf(executed, dest=None, with_code=False, paper="a4"):
 def pack_pdf(executed, dest, with_code=False, paper="a4"):
     """One PDF of several executed notebooks, with a title page and a table of contents."""
     executed = [Path(p) for p in executed]
-    return build(pack_notebook(executed, with_code), executed[0].parent, Path(dest), with_code, paper)
+    return build(
+        pack_notebook(executed, with_code), executed[0].parent, Path(dest), with_code, paper
+    )

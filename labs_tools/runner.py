@@ -5,6 +5,7 @@ executes it with papermill), writing into a staging folder next to the outputs; 
 renamed into place, so an interrupted or failed run never replaces the previous outputs. Each worker is
 started while the notebook before it runs (a warm start), so its kernel start and imports cost no wall time.
 """
+
 import hashlib
 import importlib.util
 import json
@@ -24,8 +25,8 @@ from pathlib import Path
 import yaml
 
 from labs_lib import PACKAGE_DIR, PROJECT_ROOT, __version__
-from labs_lib.shared.params import check_all, coerce, read_params
 from labs_lib.shared.files import atomic_write, to_json
+from labs_lib.shared.params import check_all, coerce, read_params
 
 PROFILES = ("smoke", "quick", "full")
 BACKENDS = ("tensorflow", "jax")
@@ -68,10 +69,13 @@ class RunOptions:
     jobs: int = 1
     timeout: float = 0.0
     resume: bool = False
-    warm_start: bool = True  # start each notebook's kernel and imports while the notebook before it runs
+    warm_start: bool = (
+        True  # start each notebook's kernel and imports while the notebook before it runs
+    )
 
 
 # ---------------------------------------------------------------- planning (no side effects)
+
 
 def discover(notebooks_dir=NOTEBOOKS_DIR):
     """The pack's notebooks as {name: path}, in file-name order."""
@@ -87,7 +91,9 @@ def resolve_names(requested, available):
     names = []
     for req in requested:
         req_name = Path(req).stem if req.endswith(".ipynb") else req
-        matches = [n for n in available if n == req_name] or [n for n in available if n.startswith(req_name)]
+        matches = [n for n in available if n == req_name] or [
+            n for n in available if n.startswith(req_name)
+        ]
         if len(matches) != 1:
             why = "is ambiguous" if matches else "is not a notebook of the pack"
             raise UsageError(f"notebook {req!r} {why}; available: {', '.join(available)}")
@@ -105,7 +111,9 @@ def requirements(path):
     requires = meta.get("requires", [])
     unknown = [r for r in requires if r not in BACKENDS]
     if unknown:
-        raise UsageError(f"{Path(path).name}: metadata labs.requires may name {{{', '.join(BACKENDS)}}}, got {unknown[0]!r}")
+        raise UsageError(
+            f"{Path(path).name}: metadata labs.requires may name {{{', '.join(BACKENDS)}}}, got {unknown[0]!r}"
+        )
     return tuple(requires)
 
 
@@ -159,18 +167,26 @@ def plan(requested, profile, overrides=(), notebooks_dir=NOTEBOOKS_DIR):
     specs = {name: read_params(available[name]) for name in names}
     for name, _ in pairs:
         if name in RUNNER_PARAMS:
-            raise UsageError(f"{name} is set by the runner: use --{name.replace('_dir', '')} instead of -p")
+            raise UsageError(
+                f"{name} is set by the runner: use --{name.replace('_dir', '')} instead of -p"
+            )
         if not any(name in spec for spec in specs.values()):
             allowed = sorted({p for spec in specs.values() for p in spec} - set(RUNNER_PARAMS))
-            raise UsageError(f"unknown parameter {name!r} for {', '.join(names)}; allowed: {', '.join(allowed)}")
+            raise UsageError(
+                f"unknown parameter {name!r} for {', '.join(names)}; allowed: {', '.join(allowed)}"
+            )
     jobs = []
     for name in names:
         spec = specs[name]
-        values = check_all(spec, profile_values.get(name, {}), origin=f"profile {profile!r}, notebook {name}")
+        values = check_all(
+            spec, profile_values.get(name, {}), origin=f"profile {profile!r}, notebook {name}"
+        )
         values.update({k: coerce(spec[k], text) for k, text in pairs if k in spec})
         if "profile" in spec:
             values["profile"] = profile
-        jobs.append(Job(name, available[name], values, "out_dir" in spec, requirements(available[name])))
+        jobs.append(
+            Job(name, available[name], values, "out_dir" in spec, requirements(available[name]))
+        )
     return jobs
 
 
@@ -185,6 +201,7 @@ def check_backend(backend):
 
 
 # ---------------------------------------------------------------- fingerprints (for --resume)
+
 
 def library_hash():
     """A hash of the student package's source (labs_lib, shared/ included), which a notebook's results depend
@@ -204,14 +221,21 @@ def data_hash():
     digest = hashlib.sha256(str(folder.resolve()).encode())
     for path in sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []:
         stat = path.stat()
-        digest.update(f"{path.relative_to(folder).as_posix()} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+        digest.update(
+            f"{path.relative_to(folder).as_posix()} {stat.st_size} {stat.st_mtime_ns}\n".encode()
+        )
     return digest.hexdigest()
 
 
 def fingerprint(job, backend):
     """What a run's results depend on: the notebook file, its parameters, labs_lib, the data files, the backend."""
-    inputs = {"notebook": hashlib.sha256(job.path.read_bytes()).hexdigest(), "parameters": job.params,
-              "labs_lib": library_hash(), "data": data_hash(), "backend": backend}
+    inputs = {
+        "notebook": hashlib.sha256(job.path.read_bytes()).hexdigest(),
+        "parameters": job.params,
+        "labs_lib": library_hash(),
+        "data": data_hash(),
+        "backend": backend,
+    }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -222,11 +246,15 @@ def up_to_date(job, opts):
         record = json.loads((folder / "run.json").read_text())
     except (OSError, ValueError):
         return False
-    return (record.get("status") == "ok" and record.get("fingerprint") == fingerprint(job, opts.backend)
-            and all((folder / f).exists() for f in record.get("outputs", [])))
+    return (
+        record.get("status") == "ok"
+        and record.get("fingerprint") == fingerprint(job, opts.backend)
+        and all((folder / f).exists() for f in record.get("outputs", []))
+    )
 
 
 # ---------------------------------------------------------------- execution
+
 
 class Progress:
     """One status line per notebook as it goes (cell n of m, elapsed) and the overall count."""
@@ -256,19 +284,25 @@ class Progress:
         with self.lock:
             self.done += 1
             prefix = "\r\033[K" if self.tty else ""
-            self.stream.write(f"{prefix}[{self.done}/{self.total} done] {result.name}: {result.status}"
-                              f" in {result.seconds:.1f} s{' - ' + result.message if result.message else ''}\n")
+            self.stream.write(
+                f"{prefix}[{self.done}/{self.total} done] {result.name}: {result.status}"
+                f" in {result.seconds:.1f} s{' - ' + result.message if result.message else ''}\n"
+            )
             self.stream.flush()
 
 
 def cell_progress(nb_path):
     """(cells started, code cells) from the notebook papermill is writing; (0, 0) if unreadable."""
     try:
-        cells = [c for c in json.loads(Path(nb_path).read_text())["cells"] if c["cell_type"] == "code"]
+        cells = [
+            c for c in json.loads(Path(nb_path).read_text())["cells"] if c["cell_type"] == "code"
+        ]
     except (OSError, ValueError, KeyError):
         return (0, 0)
-    started = sum(c.get("metadata", {}).get("papermill", {}).get("status") in ("running", "completed")
-                  for c in cells)
+    started = sum(
+        c.get("metadata", {}).get("papermill", {}).get("status") in ("running", "completed")
+        for c in cells
+    )
     return (started, len(cells))
 
 
@@ -296,6 +330,7 @@ def kill_tree(proc):
     """Stop a worker process and its kernel (which runs in a session of its own)."""
     try:
         import psutil
+
         children = psutil.Process(proc.pid).children(recursive=True)
     except Exception:  # noqa: BLE001 - the process may already be gone
         children = []
@@ -322,11 +357,25 @@ class Worker:
         params = dict(job.params)
         if job.takes_out_dir:
             params["out_dir"] = str(self.staging.resolve())
-        cmd = [sys.executable, "-m", "labs_tools.worker", *([] if warm else ["--cold"]), str(job.path.resolve()),
-               str(self.executed.resolve()), json.dumps(params), str(job.path.parent.resolve())]
+        cmd = [
+            sys.executable,
+            "-m",
+            "labs_tools.worker",
+            *([] if warm else ["--cold"]),
+            str(job.path.resolve()),
+            str(self.executed.resolve()),
+            json.dumps(params),
+            str(job.path.parent.resolve()),
+        ]
         with open(self.staging / "run.log", "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                                         env=kernel_env(opts.backend), start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=kernel_env(opts.backend),
+                start_new_session=True,
+            )
 
     def go(self):
         """Let the notebook run; its seconds count from now."""
@@ -354,7 +403,9 @@ class WarmStarts:
     def take(self, job):
         """The worker of `job` (started now if it was not yet) after starting the next `ahead` jobs' workers."""
         with self.lock:
-            worker = self.waiting.pop(job.name, None) or Worker(job, self.opts, warm=self.opts.warm_start)
+            worker = self.waiting.pop(job.name, None) or Worker(
+                job, self.opts, warm=self.opts.warm_start
+            )
             self.next = max(self.next, self.todo.index(job) + 1)
             while not self.closed and self.next < len(self.todo) and len(self.waiting) < self.ahead:
                 upcoming = self.todo[self.next]  # each job is reached once: `next` only grows
@@ -394,8 +445,14 @@ def execute(job, worker, opts, progress, stop):
     if status == "interrupted":
         shutil.rmtree(worker.staging, ignore_errors=True)
         return Result(job.name, "interrupted", seconds, message="stopped; previous outputs kept")
-    return publish(job, opts, worker.staging, executed, status or ("ok" if proc.returncode == 0 else "failed"),
-                   seconds)
+    return publish(
+        job,
+        opts,
+        worker.staging,
+        executed,
+        status or ("ok" if proc.returncode == 0 else "failed"),
+        seconds,
+    )
 
 
 def publish(job, opts, staging, executed, status, seconds):
@@ -409,13 +466,25 @@ def publish(job, opts, staging, executed, status, seconds):
     elif status == "failed":
         tail = (staging / "run.log").read_text(errors="replace").strip().splitlines()[-1:]
         message = first_error(executed) or (tail[0] if tail else "papermill failed")
-    figures = sorted(p.relative_to(staging).as_posix() for p in (staging / "figures").glob("*.*")) \
-        if (staging / "figures").is_dir() else []
+    figures = (
+        sorted(p.relative_to(staging).as_posix() for p in (staging / "figures").glob("*.*"))
+        if (staging / "figures").is_dir()
+        else []
+    )
     outputs = [executed.name] + (["metrics.json"] if metrics.exists() else []) + figures
-    record = {"notebook": job.name, "status": status, "message": message, "profile": opts.profile,
-              "backend": opts.backend, "parameters": job.params, "fingerprint": fingerprint(job, opts.backend),
-              "seconds": round(seconds, 2), "cells": cell_progress(executed), "outputs": outputs,
-              "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    record = {
+        "notebook": job.name,
+        "status": status,
+        "message": message,
+        "profile": opts.profile,
+        "backend": opts.backend,
+        "parameters": job.params,
+        "fingerprint": fingerprint(job, opts.backend),
+        "seconds": round(seconds, 2),
+        "cells": cell_progress(executed),
+        "outputs": outputs,
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     atomic_write(staging / "run.json", to_json(record))
     final = Path(opts.out) / (job.name if status == "ok" else f"{job.name}.failed")
     swap_into_place(staging, final)
@@ -454,8 +523,12 @@ def run(jobs, opts, stream=None):
             results[job.name] = Result(job.name, "skipped", message=reason)
             progress.finish(results[job.name])
         elif opts.resume and up_to_date(job, opts):
-            results[job.name] = Result(job.name, "skipped", where=str(Path(opts.out) / job.name),
-                                       message="outputs up to date")
+            results[job.name] = Result(
+                job.name,
+                "skipped",
+                where=str(Path(opts.out) / job.name),
+                message="outputs up to date",
+            )
             progress.finish(results[job.name])
         else:
             todo.append(job)
@@ -482,8 +555,11 @@ def run(jobs, opts, stream=None):
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
         for name, future in futures.items():
-            results[name] = future.result() if future.done() and not future.cancelled() else \
-                Result(name, "interrupted", message="not started")
+            results[name] = (
+                future.result()
+                if future.done() and not future.cancelled()
+                else Result(name, "interrupted", message="not started")
+            )
     finally:
         pool.shutdown(wait=True)
         warm.close()
@@ -498,9 +574,14 @@ def _raise_interrupt(signum, frame):
 def summary(results):
     """A plain-text table closing the run: notebook, status, seconds, figures, where."""
     rows = [("notebook", "status", "seconds", "figures", "outputs")]
-    rows += [(r.name, r.status, f"{r.seconds:.1f}", str(r.figures), r.where or r.message) for r in results]
+    rows += [
+        (r.name, r.status, f"{r.seconds:.1f}", str(r.figures), r.where or r.message)
+        for r in results
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4] for row in rows
+    ]
     lines.insert(1, "-" * len(lines[0]))
     for r in results:
         if r.status in ("failed", "timeout") and r.message:

@@ -9,6 +9,7 @@ as `papermill` does. End of input before "go" (the runner stopped or was killed)
 exits 3 without running anything. The notebook still runs in a kernel of its own: only imports happen early.
 With --cold the kernel imports nothing ahead (`labs run --no-warm-start`: the kernel starts at its turn).
 """
+
 import json
 import logging
 import sys
@@ -60,14 +61,21 @@ def warm_up(km, modules, timeout=300):
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=timeout)
-        kc.execute_interactive(WARM_UP.format(names=modules), silent=True, store_history=False, timeout=timeout,
-                               output_hook=lambda msg: None)
+        kc.execute_interactive(
+            WARM_UP.format(names=modules),
+            silent=True,
+            store_history=False,
+            timeout=timeout,
+            output_hook=lambda msg: None,
+        )
     finally:
         kc.stop_channels()
 
 
 def main(argv):
-    cold = argv[:1] == ["--cold"]  # no warm-up: the kernel imports nothing before the notebook's cells
+    cold = argv[:1] == [
+        "--cold"
+    ]  # no warm-up: the kernel imports nothing before the notebook's cells
     input_path, output_path, parameters, cwd = argv[1:] if cold else argv
     import papermill
     from jupyter_client.manager import KernelManager
@@ -81,11 +89,21 @@ def main(argv):
             if not cold:
                 warm_up(km, imports_of(input_path))
         except Exception as exc:  # noqa: BLE001 - the notebook runs anyway and shows the real error
-            print(f"warm-up failed ({type(exc).__name__}: {exc}); running the notebook anyway", flush=True)
+            print(
+                f"warm-up failed ({type(exc).__name__}: {exc}); running the notebook anyway",
+                flush=True,
+            )
         if sys.stdin.readline().strip() != "go":
             return NOT_STARTED
-        papermill.execute_notebook(input_path, output_path, parameters=json.loads(parameters), kernel_name="python3",
-                                   km=km, cwd=cwd, progress_bar=False)
+        papermill.execute_notebook(
+            input_path,
+            output_path,
+            parameters=json.loads(parameters),
+            kernel_name="python3",
+            km=km,
+            cwd=cwd,
+            progress_bar=False,
+        )
         return 0
     finally:
         km.shutdown_kernel(now=True)

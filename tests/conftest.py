@@ -1,5 +1,6 @@
 """Shared test set-up: real data from ../shared/data when it exists, TensorFlow backend by default, and the
 tiny generated notebooks of the runner and PDF tests (fixture `nbmaker`)."""
+
 import os
 from pathlib import Path
 
@@ -26,19 +27,21 @@ def real_data_dir():
 def real_data():
     path = real_data_dir()
     if path is None:
-        pytest.skip("real datasets not available: set LABS_DATA_DIR to a folder laid out like shared/data")
+        pytest.skip(
+            "real datasets not available: set LABS_DATA_DIR to a folder laid out like shared/data"
+        )
     return path
 
 
 # ---------------------------------------------------------------- generated notebooks
 
-PARAMETERS = '''profile: str = "full"  # profile label; in {smoke, quick, full, custom}
+PARAMETERS = """profile: str = "full"  # profile label; in {smoke, quick, full, custom}
 n: int = 3  # points to plot; in [1, 100]
 fail: bool = False  # raise an error in the last cell
 sleep: float = 0.0  # seconds to sleep before finishing; in [0, 600]
-out_dir: str = ""  # output folder ("" = reports/<name>)'''
+out_dir: str = ""  # output folder ("" = reports/<name>)"""
 
-BODY = '''import time
+BODY = """import time
 import matplotlib.pyplot as plt
 import pandas as pd
 from labs_lib.reporting import Report
@@ -46,20 +49,30 @@ report = Report("{name}", dict(profile=profile, n=n, fail=fail, sleep=sleep), ou
 fig, ax = plt.subplots()
 ax.plot(range(n))
 report.figure(fig, "line", caption="a line")
-report.table("points", pd.DataFrame({{"x": range(n)}}))'''
+report.table("points", pd.DataFrame({{"x": range(n)}}))"""
 
-FINISH = '''time.sleep(sleep)
+FINISH = """time.sleep(sleep)
 if fail:
     raise RuntimeError("deliberate failure in {name}")
-report.save()'''
+report.save()"""
 
 
 def make_notebook(folder, name, requires=()):
     """Write folder/<name>.ipynb: a parameters cell, a figure, a table, metrics.json; `requires`: labs.requires."""
     param_cell = new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]})
-    nb = new_notebook(cells=[new_markdown_cell(f"# Test notebook {name}"), param_cell,
-                             new_code_cell(BODY.format(name=name)), new_code_cell(FINISH.format(name=name))])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell(f"# Test notebook {name}"),
+            param_cell,
+            new_code_cell(BODY.format(name=name)),
+            new_code_cell(FINISH.format(name=name)),
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     if requires:
         nb.metadata["labs"] = {"requires": list(requires)}
     path = Path(folder) / f"{name}.ipynb"
@@ -76,6 +89,7 @@ def make_pack(folder, names=("aa_ok", "bb_ok"), profiles=None):
     for profile, text in (profiles or {"smoke": "", "quick": "", "full": ""}).items():
         (folder / "profiles" / f"{profile}.yaml").write_text(text)
     return folder
+
 
 class NotebookMaker:
     """Small notebooks built on the fly for runner and PDF tests (no Keras: they start fast)."""

@@ -1,4 +1,5 @@
 """Tests of labs_lib.data: file formats, checksums, downloads, safe extraction, splits, synthetic data."""
+
 import gzip
 import hashlib
 import io
@@ -13,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from labs_lib import data
 from labs_lib import _data_sources as sources
+from labs_lib import data
 from labs_lib.data import ChecksumError, DatasetNotFoundError, load, read_idx, safe_extract
 
 DEAD_URL = "http://127.0.0.1:9/"  # the discard port: refused at once, never waits on the network
@@ -22,9 +23,16 @@ DEAD_URL = "http://127.0.0.1:9/"  # the discard port: refused at once, never wai
 
 # --------------------------------------------------------------------------- helpers
 
+
 def idx_bytes(array: np.ndarray) -> bytes:
-    codes = {np.dtype("u1"): 0x08, np.dtype("i1"): 0x09, np.dtype(">i2"): 0x0B,
-             np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
+    codes = {
+        np.dtype("u1"): 0x08,
+        np.dtype("i1"): 0x09,
+        np.dtype(">i2"): 0x0B,
+        np.dtype(">i4"): 0x0C,
+        np.dtype(">f4"): 0x0D,
+        np.dtype(">f8"): 0x0E,
+    }
     dtype = array.dtype.newbyteorder(">") if array.dtype.itemsize > 1 else array.dtype
     header = bytes([0, 0, codes[dtype], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     return header + array.astype(dtype).tobytes()
@@ -70,10 +78,21 @@ def no_downloads(monkeypatch):
     for name, files in list(sources._IDX_FILES.items()):
         dead = {k: replace(f, urls=(DEAD_URL + f.name,)) for k, f in files.items()}
         monkeypatch.setitem(sources._IDX_FILES, name, dead)
-    monkeypatch.setattr(sources, "_CIFAR_ARCHIVE", replace(sources._CIFAR_ARCHIVE, urls=(DEAD_URL + "cifar.tar.gz",)))
-    monkeypatch.setattr(sources, "_NOTMNIST_TARBALL", replace(sources._NOTMNIST_TARBALL, urls=(DEAD_URL + "nm.tar.gz",)))
-    monkeypatch.setattr(sources, "_GURMUKHI_ZIPS", {k: replace(f, urls=(DEAD_URL + f.name,))
-                                                 for k, f in sources._GURMUKHI_ZIPS.items()})
+    monkeypatch.setattr(
+        sources,
+        "_CIFAR_ARCHIVE",
+        replace(sources._CIFAR_ARCHIVE, urls=(DEAD_URL + "cifar.tar.gz",)),
+    )
+    monkeypatch.setattr(
+        sources,
+        "_NOTMNIST_TARBALL",
+        replace(sources._NOTMNIST_TARBALL, urls=(DEAD_URL + "nm.tar.gz",)),
+    )
+    monkeypatch.setattr(
+        sources,
+        "_GURMUKHI_ZIPS",
+        {k: replace(f, urls=(DEAD_URL + f.name,)) for k, f in sources._GURMUKHI_ZIPS.items()},
+    )
 
 
 def leftovers(folder: Path) -> list:
@@ -94,6 +113,7 @@ def add_to_tar(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
 
 
 # --------------------------------------------------------------------------- IDX
+
 
 @pytest.mark.parametrize("gz", [True, False])
 def test_read_idx_parses_labels_and_images_gzipped_or_plain(tmp_path, gz):
@@ -131,6 +151,7 @@ def test_read_idx_rejects_truncated_data(tmp_path):
 
 # --------------------------------------------------------------------------- data directory
 
+
 def test_data_dir_is_labs_data_dir_or_project_data(tmp_path, monkeypatch):
     monkeypatch.setenv("LABS_DATA_DIR", str(tmp_path))
     assert data.data_dir() == tmp_path
@@ -147,6 +168,7 @@ def test_load_reads_from_labs_data_dir_when_no_folder_is_given(tmp_path, monkeyp
 
 # --------------------------------------------------------------------------- checksums and downloads
 
+
 def test_wrong_file_raises_checksum_error_naming_file_and_both_hashes(tmp_path, monkeypatch):
     no_downloads(monkeypatch)
     bad = tmp_path / "mnist" / "train-images-idx3-ubyte.gz"
@@ -158,7 +180,9 @@ def test_wrong_file_raises_checksum_error_naming_file_and_both_hashes(tmp_path, 
     assert str(bad) in message
     assert sources._IDX_FILES["mnist"]["x_train"].sha256 in message
     assert hashlib.sha256(b"not the original file").hexdigest() in message
-    assert "delete it" in message and "storage.googleapis.com" not in message  # patched URL named instead
+    assert (
+        "delete it" in message and "storage.googleapis.com" not in message
+    )  # patched URL named instead
     assert bad.read_bytes() == b"not the original file"  # never replaced behind the user's back
 
 
@@ -170,7 +194,9 @@ def test_mnist_loads_from_generated_idx_files_with_their_hashes(tmp_path, monkey
     assert ds.x_train.shape == (90, 28, 28, 1) and ds.x_train.dtype == np.uint8
     assert ds.y_train.dtype == np.int32
     np.testing.assert_array_equal(np.bincount(ds.y_val), np.ones(10))  # stratified: one per class
-    np.testing.assert_array_equal(ds.x_test[..., 0], arrays["x_test"])  # test keeps the official order
+    np.testing.assert_array_equal(
+        ds.x_test[..., 0], arrays["x_test"]
+    )  # test keeps the official order
     assert "original IDX files" in ds.source and str(tmp_path / "mnist") in ds.source
 
 
@@ -182,7 +208,10 @@ def test_missing_dataset_offline_raises_not_found_naming_folder_and_file(tmp_pat
     assert "train-images-idx3-ubyte.gz" in message
     assert str(tmp_path / "mnist") in message
     assert DEAD_URL in message and "LABS_DATA_DIR" in message
-    assert leftovers(tmp_path) == [] and not (tmp_path / "mnist" / "train-images-idx3-ubyte.gz").exists()
+    assert (
+        leftovers(tmp_path) == []
+        and not (tmp_path / "mnist" / "train-images-idx3-ubyte.gz").exists()
+    )
 
 
 def test_missing_files_are_downloaded_from_the_next_mirror_and_kept(tmp_path, monkeypatch):
@@ -243,8 +272,10 @@ def fake_cifar_archive(path: Path, per_batch=10) -> dict:
     md5 = {}
     with tarfile.open(path, "w:gz") as tar:
         for batch in sources._CIFAR_BATCH_MD5:
-            entry = {b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-                     b"labels": [i % 10 for i in range(per_batch)]}
+            entry = {
+                b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+                b"labels": [i % 10 for i in range(per_batch)],
+            }
             payload = pickle.dumps(entry)
             md5[batch] = hashlib.md5(payload).hexdigest()
             add_to_tar(tar, f"cifar-10-batches-py/{batch}", payload)
@@ -257,7 +288,9 @@ def test_cifar10_canonical_archive_is_preferred_extracted_once_and_reused(tmp_pa
     md5 = fake_cifar_archive(folder / "cifar-10-python.tar.gz")
     (folder / "cifar10_offline.npz").write_bytes(b"would fail its checksum if it were read")
     archive_hash = sha256(folder / "cifar-10-python.tar.gz")
-    monkeypatch.setattr(sources, "_CIFAR_ARCHIVE", replace(sources._CIFAR_ARCHIVE, sha256=archive_hash))
+    monkeypatch.setattr(
+        sources, "_CIFAR_ARCHIVE", replace(sources._CIFAR_ARCHIVE, sha256=archive_hash)
+    )
     monkeypatch.setattr(sources, "_CIFAR_BATCH_MD5", md5)
     monkeypatch.setitem(sources._OFFICIAL_SIZES, "cifar10", (50, 10))
     first = load("cifar10", data_dir=tmp_path, val_split=0.2)
@@ -270,6 +303,7 @@ def test_cifar10_canonical_archive_is_preferred_extracted_once_and_reused(tmp_pa
 
 
 # --------------------------------------------------------------------------- safe_extract
+
 
 def tar_with(tmp_path: Path, name: str, link: str | None = None) -> Path:
     path = tmp_path / "archive.tar"
@@ -284,20 +318,25 @@ def tar_with(tmp_path: Path, name: str, link: str | None = None) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name, link", [
-    ("../evil.txt", None),
-    ("/tmp/labs-data-test-evil.txt", None),
-    ("sub/../../evil.txt", None),
-    ("link", "/etc/passwd"),
-    ("link", "../../outside"),
-])
+@pytest.mark.parametrize(
+    "name, link",
+    [
+        ("../evil.txt", None),
+        ("/tmp/labs-data-test-evil.txt", None),
+        ("sub/../../evil.txt", None),
+        ("link", "/etc/passwd"),
+        ("link", "../../outside"),
+    ],
+)
 def test_safe_extract_refuses_tar_members_escaping_dest(tmp_path, name, link):
     dest = tmp_path / "out"
     with pytest.raises(ValueError, match="refusing to extract") as err:
         safe_extract(tar_with(tmp_path, name, link), dest)
     assert repr(name) in str(err.value)
     assert not dest.exists()  # refused before anything was written
-    assert not (tmp_path / "evil.txt").exists() and not Path("/tmp/labs-data-test-evil.txt").exists()
+    assert (
+        not (tmp_path / "evil.txt").exists() and not Path("/tmp/labs-data-test-evil.txt").exists()
+    )
 
 
 def test_safe_extract_refuses_zip_with_dotdot(tmp_path):
@@ -335,6 +374,7 @@ def test_safe_extract_rejects_other_files(tmp_path):
 
 # --------------------------------------------------------------------------- notMNIST rebuild
 
+
 def fake_notmnist_tarball(path: Path) -> list:
     """notMNIST_small.tar.gz with 3 PNGs per letter, a 0-byte and a broken file; returns the readable rows."""
     rng = np.random.default_rng(2)
@@ -354,14 +394,22 @@ def test_notmnist_rebuild_sorts_by_class_then_name_and_skips_empty_files(tmp_pat
     rows = fake_notmnist_tarball(tmp_path / "notMNIST_small.tar.gz")
     x = np.stack([r[2] for r in rows])
     y = np.array(["ABCDEFGHIJ".index(r[0]) for r in rows], np.uint8)
-    monkeypatch.setattr(sources, "_NOTMNIST_CONTENT", {"x": hashlib.sha256(x.tobytes()).hexdigest(),
-                                                    "y": hashlib.sha256(y.tobytes()).hexdigest()})
+    monkeypatch.setattr(
+        sources,
+        "_NOTMNIST_CONTENT",
+        {
+            "x": hashlib.sha256(x.tobytes()).hexdigest(),
+            "y": hashlib.sha256(y.tobytes()).hexdigest(),
+        },
+    )
     arrays = sources._notmnist_from_tarball(tmp_path / "notMNIST_small.tar.gz")
     assert arrays["x"].shape == (30, 28, 28) and arrays["x"].dtype == np.uint8
     np.testing.assert_array_equal(arrays["x"], x)
     np.testing.assert_array_equal(arrays["y"], np.repeat(np.arange(10), 3))
     assert list(arrays["filenames"][:3]) == ["A/QmFy.png", "A/Zm9v.png", "A/c29tZQ==.png"]
-    assert "A/RW1wdHk=.png" not in arrays["filenames"] and "F/YnJva2Vu.png" not in arrays["filenames"]
+    assert (
+        "A/RW1wdHk=.png" not in arrays["filenames"] and "F/YnJva2Vu.png" not in arrays["filenames"]
+    )
 
 
 def test_notmnist_rebuild_with_wrong_content_raises_checksum_error(tmp_path):
@@ -377,19 +425,28 @@ def test_notmnist_load_rebuilds_the_npz_atomically_and_reuses_it(tmp_path, monke
     rows = fake_notmnist_tarball(folder / "notMNIST_small.tar.gz")
     x = np.stack([r[2] for r in rows])
     y = np.array(["ABCDEFGHIJ".index(r[0]) for r in rows], np.uint8)
-    monkeypatch.setattr(sources, "_NOTMNIST_CONTENT", {"x": hashlib.sha256(x.tobytes()).hexdigest(),
-                                                    "y": hashlib.sha256(y.tobytes()).hexdigest()})
+    monkeypatch.setattr(
+        sources,
+        "_NOTMNIST_CONTENT",
+        {
+            "x": hashlib.sha256(x.tobytes()).hexdigest(),
+            "y": hashlib.sha256(y.tobytes()).hexdigest(),
+        },
+    )
     monkeypatch.setitem(sources._OFFICIAL_SIZES, "notmnist", (30, None))
     first = load("notmnist", data_dir=tmp_path, val_split=0.2)
     assert first.sizes() == {"train": 22, "val": 5, "test": 3}
     assert (folder / "notmnist_small.npz").is_file() and leftovers(folder) == []
     assert "rebuilt from" in first.source
     (folder / "notMNIST_small.tar.gz").unlink()
-    second = load("notmnist", data_dir=tmp_path, val_split=0.2)  # the rebuilt npz, checked by content
+    second = load(
+        "notmnist", data_dir=tmp_path, val_split=0.2
+    )  # the rebuilt npz, checked by content
     np.testing.assert_array_equal(first.x_train, second.x_train)
 
 
 # --------------------------------------------------------------------------- splits and arguments
+
 
 def test_stratified_holdout_takes_exact_total_and_each_class_share():
     y = np.repeat(np.arange(10), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
@@ -399,27 +456,38 @@ def test_stratified_holdout_takes_exact_total_and_each_class_share():
     assert np.all(np.abs(np.bincount(y[held]) - 0.1 * np.bincount(y)) < 1)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"name": "imagenet"}, r"name must be one of .*'mnist'.*got 'imagenet'"),
-    ({"name": "synthetic", "like": "svhn"}, r"like must be one of .*got 'svhn'"),
-    ({"val_split": 0}, r"val_split must be a float in \(0, 1\), got 0"),
-    ({"val_split": 1.5}, r"val_split must be a float in \(0, 1\), got 1.5"),
-    ({"n_train": 0}, r"n_train must be a positive int or None \(all\), got 0"),
-    ({"n_val": -3}, r"n_val must be a positive int or None \(all\), got -3"),
-    ({"n_test": 2.5}, r"got 2.5"),
-    ({"seed": -1}, r"seed must be a non-negative int, got -1"),
-    ({"n_train": 54001}, r"n_train=54001 is larger than the 54000 train examples of mnist"),
-    ({"name": "gurmukhi", "n_test": 1}, r"n_test=1 is larger than the 0 test examples of gurmukhi"),
-    ({"val_split": 1e-9}, r"val_split=1e-09 leaves no val examples"),
-])
-def test_bad_arguments_raise_value_error_naming_the_value_before_reading(tmp_path, monkeypatch, kwargs, match):
-    monkeypatch.setattr(data, "READERS", {})  # any file access would be a KeyError, not a ValueError
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"name": "imagenet"}, r"name must be one of .*'mnist'.*got 'imagenet'"),
+        ({"name": "synthetic", "like": "svhn"}, r"like must be one of .*got 'svhn'"),
+        ({"val_split": 0}, r"val_split must be a float in \(0, 1\), got 0"),
+        ({"val_split": 1.5}, r"val_split must be a float in \(0, 1\), got 1.5"),
+        ({"n_train": 0}, r"n_train must be a positive int or None \(all\), got 0"),
+        ({"n_val": -3}, r"n_val must be a positive int or None \(all\), got -3"),
+        ({"n_test": 2.5}, r"got 2.5"),
+        ({"seed": -1}, r"seed must be a non-negative int, got -1"),
+        ({"n_train": 54001}, r"n_train=54001 is larger than the 54000 train examples of mnist"),
+        (
+            {"name": "gurmukhi", "n_test": 1},
+            r"n_test=1 is larger than the 0 test examples of gurmukhi",
+        ),
+        ({"val_split": 1e-9}, r"val_split=1e-09 leaves no val examples"),
+    ],
+)
+def test_bad_arguments_raise_value_error_naming_the_value_before_reading(
+    tmp_path, monkeypatch, kwargs, match
+):
+    monkeypatch.setattr(
+        data, "READERS", {}
+    )  # any file access would be a KeyError, not a ValueError
     kwargs = {"name": "mnist", **kwargs}
     with pytest.raises(ValueError, match=match):
         load(kwargs.pop("name"), data_dir=tmp_path, **kwargs)
 
 
 # --------------------------------------------------------------------------- synthetic
+
 
 def test_synthetic_same_seed_gives_identical_arrays():
     a, b = load("synthetic", seed=3, n_train=300), load("synthetic", seed=3, n_train=300)
@@ -432,16 +500,28 @@ def test_synthetic_different_seed_gives_different_samples_around_the_same_protot
     assert not np.array_equal(a.x_train, b.x_train)
     mean_a = np.stack([a.x_train[a.y_train == k].mean(axis=0) for k in range(10)])
     mean_b = np.stack([b.x_train[b.y_train == k].mean(axis=0) for k in range(10)])
-    assert np.abs(mean_a - mean_b).max() < 0.1  # class means agree: the prototypes do not depend on seed
+    assert (
+        np.abs(mean_a - mean_b).max() < 0.1
+    )  # class means agree: the prototypes do not depend on seed
 
 
-@pytest.mark.parametrize("like, shape", [
-    ("mnist", (28, 28, 1)), ("fashion_mnist", (28, 28, 1)), ("notmnist", (28, 28, 1)),
-    ("cifar10", (32, 32, 3)), ("gurmukhi", (32, 32, 1)),
-])
+@pytest.mark.parametrize(
+    "like, shape",
+    [
+        ("mnist", (28, 28, 1)),
+        ("fashion_mnist", (28, 28, 1)),
+        ("notmnist", (28, 28, 1)),
+        ("cifar10", (32, 32, 3)),
+        ("gurmukhi", (32, 32, 1)),
+    ],
+)
 def test_synthetic_shapes_follow_like(like, shape):
     ds = load("synthetic", like=like, n_train=50, n_val=20, n_test=10)
-    assert ds.x_train.shape == (50, *shape) and ds.x_val.shape == (20, *shape) and ds.x_test.shape == (10, *shape)
+    assert (
+        ds.x_train.shape == (50, *shape)
+        and ds.x_val.shape == (20, *shape)
+        and ds.x_test.shape == (10, *shape)
+    )
     assert ds.class_names == data.INFO[like].class_names and ds.like == like
 
 
@@ -497,7 +577,9 @@ def test_real_mnist_sizes_and_class_counts(real_data):
     ds = load("mnist", data_dir=real_data)
     assert ds.sizes() == {"train": 54000, "val": 6000, "test": 10000}
     assert ds.x_train.shape == (54000, 28, 28, 1) and ds.x_train.dtype == np.float32
-    np.testing.assert_array_equal(np.bincount(ds.y_train) + np.bincount(ds.y_val), MNIST_TRAIN_COUNTS)
+    np.testing.assert_array_equal(
+        np.bincount(ds.y_train) + np.bincount(ds.y_val), MNIST_TRAIN_COUNTS
+    )
     np.testing.assert_array_equal(np.bincount(ds.y_test), MNIST_TEST_COUNTS)
     assert np.all(np.abs(np.bincount(ds.y_val) - 0.1 * np.array(MNIST_TRAIN_COUNTS)) < 1)
 
@@ -529,7 +611,9 @@ def test_real_notmnist_split_is_stratified_and_seeded(real_data):
     c = load("notmnist", data_dir=real_data, normalize=False, seed=1)
     assert a.sizes() == {"train": 15167, "val": 1685, "test": 1872}
     counts = [1872, 1873, 1873, 1873, 1873, 1872, 1872, 1872, 1872, 1872]
-    np.testing.assert_array_equal(np.bincount(a.y_train) + np.bincount(a.y_val) + np.bincount(a.y_test), counts)
+    np.testing.assert_array_equal(
+        np.bincount(a.y_train) + np.bincount(a.y_val) + np.bincount(a.y_test), counts
+    )
     assert np.bincount(a.y_test).min() >= 187 and np.bincount(a.y_test).max() <= 188
     assert a.x_test.tobytes() == b.x_test.tobytes() and a.x_val.tobytes() == b.x_val.tobytes()
     assert a.x_test.tobytes() != c.x_test.tobytes()
@@ -539,7 +623,10 @@ def test_real_notmnist_split_is_stratified_and_seeded(real_data):
 @pytest.mark.realdata
 def test_real_notmnist_rebuild_writes_the_published_file(real_data, tmp_path):
     with np.load(real_data / "notmnist" / "notmnist_small.npz") as npz:
-        rows = [(str(name)[0], str(name)[2:], pixels) for name, pixels in zip(npz["filenames"], npz["x"])]
+        rows = [
+            (str(name)[0], str(name)[2:], pixels)
+            for name, pixels in zip(npz["filenames"], npz["x"])
+        ]
     sources._save_npz(tmp_path / "notmnist_small.npz", sources._notmnist_arrays(rows))
     assert sha256(tmp_path / "notmnist_small.npz") == sources._NOTMNIST_NPZ.sha256
 
@@ -549,7 +636,9 @@ def test_real_gurmukhi_uses_own_split_and_is_inverted(real_data):
     ds = load("gurmukhi", data_dir=real_data, val_split=0.3)
     assert ds.sizes() == {"train": 1000, "val": 178, "test": 0}
     assert ds.x_test.shape == (0, 32, 32, 1)
-    assert ds.x_train[:, 0, 0, 0].mean() < 0.05 and ds.x_train.mean() < 0.5  # background 0, ink bright
+    assert (
+        ds.x_train[:, 0, 0, 0].mean() < 0.05 and ds.x_train.mean() < 0.5
+    )  # background 0, ink bright
     np.testing.assert_array_equal(np.bincount(ds.y_val), [18, 16, 17, 17, 18, 18, 18, 18, 18, 20])
     assert "inverted" in ds.source
 
@@ -565,15 +654,22 @@ def test_real_gurmukhi_rebuilds_from_the_original_zips(real_data, tmp_path, monk
             for pixels, name in zip(real[f"x_{split}"], real[f"filenames_{split}"]):
                 buffer = io.BytesIO()
                 fmt = "TIFF" if name.endswith(".tiff") else "BMP"
-                Image.fromarray(pixels).convert("1", dither=Image.Dither.NONE).save(buffer, format=fmt)
+                Image.fromarray(pixels).convert("1", dither=Image.Dither.NONE).save(
+                    buffer, format=fmt
+                )
                 zf.writestr(str(name), buffer.getvalue())
-        monkeypatch.setitem(sources._GURMUKHI_ZIPS, split, replace(sources._GURMUKHI_ZIPS[split],
-                                                               sha256=sha256(folder / f"{split}.zip")))
+        monkeypatch.setitem(
+            sources._GURMUKHI_ZIPS,
+            split,
+            replace(sources._GURMUKHI_ZIPS[split], sha256=sha256(folder / f"{split}.zip")),
+        )
     rebuilt = load("gurmukhi", data_dir=tmp_path)  # real content hashes check the conversion
     original = load("gurmukhi", data_dir=real_data)
     assert rebuilt.x_train.tobytes() == original.x_train.tobytes()
     assert rebuilt.x_val.tobytes() == original.x_val.tobytes()
-    assert sha256(folder / "gurmukhi_digits.npz") == sources._GURMUKHI_NPZ.sha256  # the published file, rebuilt
+    assert (
+        sha256(folder / "gurmukhi_digits.npz") == sources._GURMUKHI_NPZ.sha256
+    )  # the published file, rebuilt
     assert leftovers(folder) == []
 
 
@@ -586,7 +682,9 @@ def test_real_cifar10_offline_copy_sizes_and_source(real_data):
     assert ds.x_train.shape == (45000, 32, 32, 3) and ds.x_train.dtype == np.uint8
     assert "first 1000 of the 10000" in ds.source
     np.testing.assert_array_equal(np.bincount(ds.y_train) + np.bincount(ds.y_val), [5000] * 10)
-    np.testing.assert_array_equal(np.bincount(ds.y_test), [103, 89, 100, 103, 90, 86, 112, 102, 106, 109])
+    np.testing.assert_array_equal(
+        np.bincount(ds.y_test), [103, 89, 100, 103, 90, 86, 112, 102, 106, 109]
+    )
 
 
 def test_function_samples_are_the_target_functions_on_an_even_grid():
@@ -595,7 +693,11 @@ def test_function_samples_are_the_target_functions_on_an_even_grid():
     assert x[0, 0] == -1 and x[-1, 0] == 1 and y[100, 0] == 1.0  # f1(0) = 1, its limit
     np.testing.assert_allclose(y[150, 0], np.sin(2.5 * np.pi) / (2.5 * np.pi), rtol=1e-6)
     _, square = data.function_samples("f2", 201)
-    assert set(np.unique(square)) <= {-1.0, 0.0, 1.0} and square[110, 0] == 1.0 and square[130, 0] == -1.0
+    assert (
+        set(np.unique(square)) <= {-1.0, 0.0, 1.0}
+        and square[110, 0] == 1.0
+        and square[130, 0] == -1.0
+    )
     with pytest.raises(ValueError, match="function must be one of {f1, f2}, got 'f3'"):
         data.function_samples("f3")
 
@@ -608,7 +710,9 @@ def test_random_labels_are_a_seeded_permutation_that_keeps_the_label_histogram()
     assert 0.8 < (shuffled != y).mean() < 0.95  # about 1 - sum p_k^2 of the labels change
     np.testing.assert_array_equal(shuffled, data.shuffled_labels(y, seed=3))
     assert not np.array_equal(shuffled, data.shuffled_labels(y, seed=4))
-    with pytest.raises(ValueError, match="y must be a 1-D array of at least 2 labels, got shape \\(1,\\)"):
+    with pytest.raises(
+        ValueError, match="y must be a 1-D array of at least 2 labels, got shape \\(1,\\)"
+    ):
         data.shuffled_labels(np.array([1]))
 
 

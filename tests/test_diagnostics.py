@@ -1,4 +1,5 @@
 """Diagnostics: activations, unit spread, weight statistics, gradients, training logs and gradient checking."""
+
 import importlib.util
 import json
 import os
@@ -21,8 +22,14 @@ def batch(n=8, d=5, classes=3, seed=0):
 
 def float64_net(activation="sigmoid", seed=0):
     with diagnostics.float64_scope():
-        return models.mlp((5,), hidden=(4,), n_classes=3, activation=activation,
-                          kernel_initializer="glorot_normal", seed=seed)
+        return models.mlp(
+            (5,),
+            hidden=(4,),
+            n_classes=3,
+            activation=activation,
+            kernel_initializer="glorot_normal",
+            seed=seed,
+        )
 
 
 def test_hidden_activations_equal_a_numpy_relu_forward_pass():
@@ -54,8 +61,11 @@ def test_weight_stats_equal_numpy_mean_and_std():
 
 # --------------------------------------------------------------------------- gradients
 
+
 def test_gradients_equal_a_numpy_softmax_regression_gradient():
-    net = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, kernel_initializer="glorot_normal")])
+    net = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(3, kernel_initializer="glorot_normal")]
+    )
     x, y = batch()
     grads = diagnostics.gradients(net, x, y)
     layer = net.layers[0]
@@ -74,7 +84,9 @@ def test_gradients_include_the_weight_penalty_of_model_losses():
     plain = models.mlp((6,), hidden=(4,), n_classes=3, seed=3)
     penalized = models.mlp((6,), hidden=(4,), n_classes=3, seed=3, penalty="l2", strength=0.1)
     g_plain, g_pen = diagnostics.gradients(plain, x, y), diagnostics.gradients(penalized, x, y)
-    for layer in models.dense_layers(penalized):  # l2 adds strength * sum w^2: gradient 2 * strength * w
+    for layer in models.dense_layers(
+        penalized
+    ):  # l2 adds strength * sum w^2: gradient 2 * strength * w
         kernel = np.asarray(layer.kernel)
         extra = g_pen[layer.kernel.path] - g_plain[layer.kernel.path]
         np.testing.assert_allclose(extra, 2 * 0.1 * kernel, rtol=1e-4, atol=1e-6)
@@ -104,7 +116,9 @@ def test_layer_gradient_norms_give_kernel_and_bias_gradient_norms_per_dense_laye
     for row, layer in zip(norms.itertuples(), models.dense_layers(net)):
         assert row.grad_norm == pytest.approx(np.linalg.norm(grads[layer.kernel.path]), rel=1e-5)
         assert row.bias_grad_norm == pytest.approx(np.linalg.norm(grads[layer.bias.path]), rel=1e-5)
-        assert row.relative_grad_norm == pytest.approx(row.grad_norm / np.linalg.norm(layer.kernel), rel=1e-5)
+        assert row.relative_grad_norm == pytest.approx(
+            row.grad_norm / np.linalg.norm(layer.kernel), rel=1e-5
+        )
 
 
 NORMS_SCRIPT = """
@@ -121,17 +135,36 @@ print(diagnostics.layer_gradient_norms(net, saved["x"], saved["y"]).to_json(orie
 def test_layer_gradient_norms_agree_between_tensorflow_and_jax(tmp_path):
     for module in ("tensorflow", "jax"):
         if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed: the cross-backend comparison needs both backends")
-    net = models.mlp((6,), hidden=(5, 4), n_classes=3, activation="sigmoid", kernel_initializer="he_normal", seed=4)
+            pytest.skip(
+                f"{module} is not installed: the cross-backend comparison needs both backends"
+            )
+    net = models.mlp(
+        (6,),
+        hidden=(5, 4),
+        n_classes=3,
+        activation="sigmoid",
+        kernel_initializer="he_normal",
+        seed=4,
+    )
     x, y = batch(n=16, d=6)
-    np.savez(tmp_path / "case.npz", x=x.astype("float32"), y=y,
-             **{f"w{i}": w for i, w in enumerate(net.get_weights())})
+    np.savez(
+        tmp_path / "case.npz",
+        x=x.astype("float32"),
+        y=y,
+        **{f"w{i}": w for i, w in enumerate(net.get_weights())},
+    )
     (tmp_path / "norms.py").write_text(NORMS_SCRIPT)
-    procs = {backend: subprocess.Popen(
-        [sys.executable, str(tmp_path / "norms.py"), str(tmp_path / "case.npz")], cwd=ROOT, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"})
-        for backend in ("tensorflow", "jax")}
+    procs = {
+        backend: subprocess.Popen(
+            [sys.executable, str(tmp_path / "norms.py"), str(tmp_path / "case.npz")],
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
+        for backend in ("tensorflow", "jax")
+    }
     rows = {}
     for backend, proc in procs.items():
         out, err = proc.communicate(timeout=180)
@@ -140,26 +173,43 @@ def test_layer_gradient_norms_agree_between_tensorflow_and_jax(tmp_path):
     for backend_rows in rows.values():
         assert [r["layer"] for r in backend_rows] == ["hidden_1", "hidden_2", "logits"]
     for column in ("grad_norm", "bias_grad_norm", "relative_grad_norm"):
-        np.testing.assert_allclose([r[column] for r in rows["jax"]], [r[column] for r in rows["tensorflow"]], rtol=1e-5)
+        np.testing.assert_allclose(
+            [r[column] for r in rows["jax"]], [r[column] for r in rows["tensorflow"]], rtol=1e-5
+        )
 
 
 # --------------------------------------------------------------------------- recording during training
 
+
 def test_callbacks_record_one_row_per_layer_per_epoch_plus_initialization_during_fit():
     ds = data.load("synthetic", like="mnist", n_train=200, n_val=50, n_test=50)
-    net = training.compile_classifier(models.mlp(ds.x_train.shape[1:], hidden=(16, 16), seed=0), lr=1e-2)
+    net = training.compile_classifier(
+        models.mlp(ds.x_train.shape[1:], hidden=(16, 16), seed=0), lr=1e-2
+    )
     start = np.array(net.get_layer("hidden_1").kernel)
-    grad_log, weight_log = diagnostics.GradientNormLog(ds.x_val[:32], ds.y_val[:32]), diagnostics.WeightLog()
-    net.fit(ds.x_train, ds.y_train, epochs=2, batch_size=50, verbose=0, callbacks=[grad_log, weight_log])
+    grad_log, weight_log = (
+        diagnostics.GradientNormLog(ds.x_val[:32], ds.y_val[:32]),
+        diagnostics.WeightLog(),
+    )
+    net.fit(
+        ds.x_train, ds.y_train, epochs=2, batch_size=50, verbose=0, callbacks=[grad_log, weight_log]
+    )
     grads, weights = grad_log.frame(), weight_log.frame()
     layers = ["hidden_1", "hidden_2", "logits"]
-    for frame, columns in ((grads, ["epoch", "layer", "grad_norm"]), (weights, ["epoch", "layer", "mean", "std"])):
+    for frame, columns in (
+        (grads, ["epoch", "layer", "grad_norm"]),
+        (weights, ["epoch", "layer", "mean", "std"]),
+    ):
         assert set(columns) <= set(frame.columns)
         assert len(frame) == 3 * len(layers)
-        assert sorted(frame.groupby("layer").epoch.apply(list).items()) == [(name, [0, 1, 2]) for name in layers]
+        assert sorted(frame.groupby("layer").epoch.apply(list).items()) == [
+            (name, [0, 1, 2]) for name in layers
+        ]
     assert (grads.grad_norm > 0).all()
     np.testing.assert_array_equal(weight_log.first_layer_start, start)
-    np.testing.assert_array_equal(weight_log.first_layer_end, np.asarray(net.get_layer("hidden_1").kernel))
+    np.testing.assert_array_equal(
+        weight_log.first_layer_end, np.asarray(net.get_layer("hidden_1").kernel)
+    )
     assert not np.array_equal(weight_log.first_layer_start, weight_log.first_layer_end)
     # the last records describe the trained model (under JAX: the weights fit syncs back before on_epoch_end)
     last = weights[weights.epoch == 2].reset_index(drop=True)[["layer", "mean", "std"]]
@@ -171,9 +221,10 @@ def test_callbacks_record_one_row_per_layer_per_epoch_plus_initialization_during
 
 # --------------------------------------------------------------------------- gradient checking
 
+
 def test_numerical_gradient_of_a_sum_of_squares_is_twice_w():
     w = np.random.default_rng(0).normal(size=(3, 4))
-    g = diagnostics.numerical_gradient(lambda v: np.sum(v ** 2), w)
+    g = diagnostics.numerical_gradient(lambda v: np.sum(v**2), w)
     assert g.shape == w.shape
     np.testing.assert_allclose(g, 2 * w, rtol=1e-8, atol=1e-9)
 
@@ -213,16 +264,23 @@ def test_gradient_check_refuses_float32_models_unknown_layers_and_bad_subsets():
 
 def test_gradient_check_refuses_a_float64_model_with_a_layer_computing_in_float32():
     with diagnostics.float64_scope():
-        net = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, name="hidden_1"),
-                                keras.layers.Activation("sigmoid", dtype="float32", name="squash"),
-                                keras.layers.Dense(3, name="logits")])
+        net = keras.Sequential(
+            [
+                keras.Input((5,)),
+                keras.layers.Dense(4, name="hidden_1"),
+                keras.layers.Activation("sigmoid", dtype="float32", name="squash"),
+                keras.layers.Dense(3, name="logits"),
+            ]
+        )
     with pytest.raises(ValueError, match=r"every layer to compute in float64.*\['squash'\]"):
         diagnostics.gradient_check(net, *batch(), "hidden_1")
 
 
 def test_gradient_check_of_a_tanh_network_passes_under_tensorflow_and_is_refused_under_jax():
     net, (x, y) = float64_net(activation="tanh"), batch()
-    if keras.backend.backend() == "jax":  # Keras 3.15 computes tanh in float32 on non-TensorFlow backends
+    if (
+        keras.backend.backend() == "jax"
+    ):  # Keras 3.15 computes tanh in float32 on non-TensorFlow backends
         with pytest.raises(ValueError, match=r"compute in float64.*\['hidden_1'\].*tanh"):
             diagnostics.gradient_check(net, x, y, "hidden_1")
     else:
@@ -237,17 +295,28 @@ def test_float64_scope_builds_float64_models_then_restores_float32():
 
 
 def test_float64_copy_keeps_architecture_and_weights_and_passes_the_check():
-    net = models.mlp((5,), hidden=(4,), n_classes=3, activation="sigmoid", kernel_initializer="glorot_normal", seed=5)
+    net = models.mlp(
+        (5,),
+        hidden=(4,),
+        n_classes=3,
+        activation="sigmoid",
+        kernel_initializer="glorot_normal",
+        seed=5,
+    )
     x, y = batch()
     copy = diagnostics.float64_copy(net)
-    assert diagnostics.weight_dtypes(copy) == ["float64"] and diagnostics.weight_dtypes(net) == ["float32"]
+    assert diagnostics.weight_dtypes(copy) == ["float64"] and diagnostics.weight_dtypes(net) == [
+        "float32"
+    ]
     assert [layer.name for layer in copy.layers] == [layer.name for layer in net.layers]
     for w64, w32 in zip(copy.get_weights(), net.get_weights()):
         np.testing.assert_array_equal(w64, w32.astype(np.float64))
     assert diagnostics.gradient_check(copy, x, y, "hidden_1")["relative_error"] < 1e-7
 
 
-@pytest.mark.parametrize("sizes", [(5, 3), (5, 4, 3)], ids=["softmax_regression", "one_hidden_layer"])
+@pytest.mark.parametrize(
+    "sizes", [(5, 3), (5, 4, 3)], ids=["softmax_regression", "one_hidden_layer"]
+)
 def test_manual_gradient_passes_the_check_and_each_bug_is_caught(sizes):
     params, (x, y) = diagnostics.manual_params(sizes, seed=2), batch()
     assert diagnostics.manual_gradient_check(params, x, y)["relative_error"] < 1e-7
@@ -274,16 +343,21 @@ def test_training_mode_gradients_use_batch_statistics_and_leave_moving_averages_
 
 # ---------------------------------------------------------------- Hessian, minimal ratio, trajectories, PCA
 
+
 def test_hessian_of_a_quadratic_loss_is_its_known_matrix():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 1))
     linear = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, use_bias=False)])
     # MSE of a linear map: L(w) = |Xw - y|^2 / N, so H = 2 X^T X / N whatever w is
-    np.testing.assert_allclose(diagnostics.hessian(linear, x, y), 2 * x.T @ x / 40, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        diagnostics.hessian(linear, x, y), 2 * x.T @ x / 40, rtol=1e-10, atol=1e-12
+    )
 
 
 def test_hessian_is_symmetric_and_sized_by_the_weights():
-    net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(5, activation="sigmoid"), keras.layers.Dense(1)])
+    net = keras.Sequential(
+        [keras.Input((1,)), keras.layers.Dense(5, activation="sigmoid"), keras.layers.Dense(1)]
+    )
     x = np.linspace(-1, 1, 20)[:, None]
     h = diagnostics.hessian(net, x, np.sin(3 * x))
     assert h.shape == (16, 16)  # 5 + 5 + 5 + 1 weights
@@ -294,7 +368,9 @@ def test_minimal_ratio_is_the_share_of_positive_eigenvalues():
     assert diagnostics.minimal_ratio(np.diag([1.0, 2.0, -1.0, -3.0])) == 0.5
     assert diagnostics.minimal_ratio(np.eye(5)) == 1.0
     rotation = np.linalg.qr(np.random.default_rng(1).normal(size=(4, 4)))[0]
-    assert diagnostics.minimal_ratio(rotation @ np.diag([3.0, 1.0, 1e-3, -2.0]) @ rotation.T) == 0.75
+    assert (
+        diagnostics.minimal_ratio(rotation @ np.diag([3.0, 1.0, 1e-3, -2.0]) @ rotation.T) == 0.75
+    )
     assert diagnostics.minimal_ratio(np.diag([1.0, 1e-9]), tol=1e-6) == 0.5
 
 
@@ -322,7 +398,9 @@ def test_pca_recovers_a_known_projection():
 
 
 def test_hessian_function_reuses_one_compiled_function_for_many_weight_vectors():
-    net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(4, activation="sigmoid"), keras.layers.Dense(1)])
+    net = keras.Sequential(
+        [keras.Input((1,)), keras.layers.Dense(4, activation="sigmoid"), keras.layers.Dense(1)]
+    )
     x = np.linspace(-1, 1, 30)[:, None]
     y = np.cos(2 * x)
     at = diagnostics.hessian_function(net, x, y)
@@ -344,15 +422,21 @@ def test_weight_trajectory_of_one_net_trained_side_by_side():
         assert log.epochs == [0, 2, 4]
         np.testing.assert_array_equal(log.points[-1], diagnostics.flat_weights(net))
         assert 0 <= log.accuracy[-1] <= 1
-    assert not np.allclose(logs[0].points[0], logs[1].points[0])  # different seeds, different starts
+    assert not np.allclose(
+        logs[0].points[0], logs[1].points[0]
+    )  # different seeds, different starts
 
 
 def test_hessian_spectrum_counts_negative_near_zero_and_positive_eigenvalues():
     rotation = np.linalg.qr(np.random.default_rng(3).normal(size=(5, 5)))[0]
-    spectrum = diagnostics.hessian_spectrum(rotation @ np.diag([4.0, 1.0, 1e-9, -1e-9, -2.0]) @ rotation.T, rel_tol=1e-6)
+    spectrum = diagnostics.hessian_spectrum(
+        rotation @ np.diag([4.0, 1.0, 1e-9, -1e-9, -2.0]) @ rotation.T, rel_tol=1e-6
+    )
     assert (spectrum["negative"], spectrum["near_zero"], spectrum["positive"]) == (1, 2, 2)
     assert spectrum["minimal_ratio"] == 0.4
-    assert spectrum["lambda_min"] == pytest.approx(-2.0) and spectrum["lambda_max"] == pytest.approx(4.0)
+    assert spectrum["lambda_min"] == pytest.approx(-2.0) and spectrum[
+        "lambda_max"
+    ] == pytest.approx(4.0)
     assert diagnostics.hessian_spectrum(np.eye(3))["minimal_ratio"] == 1.0
     with pytest.raises(ValueError, match="rel_tol must be a float in \\[0, 1\\), got 2"):
         diagnostics.hessian_spectrum(np.eye(3), rel_tol=2)
@@ -365,24 +449,42 @@ def test_gradient_norm_is_the_norm_of_every_weights_gradient():
     w, b = linear.get_weights()
     residual = (x @ w + b - y).astype("float64")  # MSE gradient: 2 X^T r / N for w, 2 mean(r) for b
     expected = np.sqrt(np.sum((2 * x.T @ residual / 30) ** 2) + (2 * residual.mean()) ** 2)
-    assert diagnostics.gradient_norm(linear, x, y, loss_fn=diagnostics.mean_squared_error) == pytest.approx(expected, rel=1e-5)
+    assert diagnostics.gradient_norm(
+        linear, x, y, loss_fn=diagnostics.mean_squared_error
+    ) == pytest.approx(expected, rel=1e-5)
 
 
 def test_gradient_norm_descent_drives_each_side_by_side_net_towards_a_critical_point():
     x = np.linspace(-1, 1, 60, dtype="float32")[:, None]
     y = np.sin(3 * x)
-    nets = [keras.Sequential([keras.Input((1,)), keras.layers.Dense(6, activation="tanh",
-                                                                   kernel_initializer=keras.initializers.GlorotUniform(seed=s)),
-                              keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(seed=10 + s))],
-                             name=f"net_{s}") for s in range(2)]  # every initializer seeded: the same nets in any test order
+    nets = [
+        keras.Sequential(
+            [
+                keras.Input((1,)),
+                keras.layers.Dense(
+                    6,
+                    activation="tanh",
+                    kernel_initializer=keras.initializers.GlorotUniform(seed=s),
+                ),
+                keras.layers.Dense(
+                    1, kernel_initializer=keras.initializers.GlorotUniform(seed=10 + s)
+                ),
+            ],
+            name=f"net_{s}",
+        )
+        for s in range(2)
+    ]  # every initializer seeded: the same nets in any test order
     before = [diagnostics.gradient_norm(net, x, y, diagnostics.mean_squared_error) for net in nets]
-    history = diagnostics.descend_gradient_norm(models.side_by_side(nets), x, y, epochs=400, learning_rate=1e-2)
+    history = diagnostics.descend_gradient_norm(
+        models.side_by_side(nets), x, y, epochs=400, learning_rate=1e-2
+    )
     after = [diagnostics.gradient_norm(net, x, y, diagnostics.mean_squared_error) for net in nets]
     assert len(history) == 400 and history.grad_norm.iloc[-1] < 0.1 * history.grad_norm.iloc[0]
     assert all(a < 0.1 * b for a, b in zip(after, before))
 
 
 # ---------------------------------------------------------------- interpolation, input Jacobians, sharpness
+
 
 def two_trained_mlps():
     ds = data.load("synthetic", like="mnist", n_train=300, n_val=50, n_test=100, seed=0)
@@ -402,14 +504,24 @@ def test_interpolation_at_alpha_0_and_1_reproduces_the_two_models_outputs_exactl
         mixed = diagnostics.interpolate(wa, wb, alpha)
         assert all(m.dtype == w.dtype for m, w in zip(mixed, wa))
         probe.set_weights(mixed)
-        np.testing.assert_array_equal(probe.predict(ds.x_test, verbose=0), net.predict(ds.x_test, verbose=0))
+        np.testing.assert_array_equal(
+            probe.predict(ds.x_test, verbose=0), net.predict(ds.x_test, verbose=0)
+        )
     halfway = diagnostics.interpolate(wa, wb, 0.5)
     np.testing.assert_allclose(halfway[0], (wa[0].astype("float64") + wb[0]) / 2, rtol=1e-6)
-    curve = diagnostics.interpolation_curve(probe, wa, wb, [0.0, 0.5, 1.0], {"test": (ds.x_test, ds.y_test)})
+    curve = diagnostics.interpolation_curve(
+        probe, wa, wb, [0.0, 0.5, 1.0], {"test": (ds.x_test, ds.y_test)}
+    )
     assert list(curve.columns) == ["alpha", "test_loss", "test_accuracy"]
-    assert curve.test_loss.iloc[0] == pytest.approx(training.evaluate(a, ds.x_test, ds.y_test)["loss"], rel=1e-5)
-    assert curve.test_accuracy.iloc[-1] == pytest.approx(training.evaluate(b, ds.x_test, ds.y_test)["accuracy"])
-    np.testing.assert_array_equal(probe.get_weights()[0], wb[0])  # the model's own weights are put back
+    assert curve.test_loss.iloc[0] == pytest.approx(
+        training.evaluate(a, ds.x_test, ds.y_test)["loss"], rel=1e-5
+    )
+    assert curve.test_accuracy.iloc[-1] == pytest.approx(
+        training.evaluate(b, ds.x_test, ds.y_test)["accuracy"]
+    )
+    np.testing.assert_array_equal(
+        probe.get_weights()[0], wb[0]
+    )  # the model's own weights are put back
 
 
 def test_interpolate_refuses_weights_of_two_architectures():
@@ -433,7 +545,9 @@ def test_jacobian_norm_through_the_softmax_matches_its_closed_form():
     for row in x.astype("float64"):
         p = np.exp(row @ w + b - (row @ w + b).max())
         p /= p.sum()
-        expected.append(np.linalg.norm((np.diag(p) - np.outer(p, p)) @ w.T))  # d softmax(Wx + b) / dx
+        expected.append(
+            np.linalg.norm((np.diag(p) - np.outer(p, p)) @ w.T)
+        )  # d softmax(Wx + b) / dx
     np.testing.assert_allclose(diagnostics.input_jacobian_norms(linear, x), expected, rtol=1e-4)
 
 
@@ -448,9 +562,11 @@ def test_sharpness_leaves_the_weights_and_approaches_the_box_maximum_found_by_gr
     tiny.set_weights([np.array([[0.7, -0.4]], dtype="float32")])
     x, y = np.array([[1.0], [-2.0], [0.5]], dtype="float32"), np.array([0, 1, 0])
     w, eps = tiny.get_weights()[0].astype("float64")[0], 0.05
+
     def loss(v):
         z = x.astype("float64") * v
         return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(3), y]))
+
     grid = [np.linspace(-eps * (abs(wi) + 1), eps * (abs(wi) + 1), 201) for wi in w]
     best = max(loss(w + np.array([a, b])) for a in grid[0] for b in grid[1])
     exact = 100 * (best - loss(w)) / (1 + loss(w))

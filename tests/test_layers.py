@@ -1,4 +1,5 @@
 """The from-scratch BatchNorm against keras.layers.BatchNormalization and numpy references."""
+
 import keras
 import numpy as np
 import pytest
@@ -21,7 +22,10 @@ def random_weights(seed, d=7):
 
 def twin_layers(weights=None):
     """A BatchNorm and a keras BatchNormalization, built for 7 features, with the same weights."""
-    scratch, ref = BatchNorm(momentum=0.9, epsilon=EPS), keras.layers.BatchNormalization(momentum=0.9, epsilon=EPS)
+    scratch, ref = (
+        BatchNorm(momentum=0.9, epsilon=EPS),
+        keras.layers.BatchNormalization(momentum=0.9, epsilon=EPS),
+    )
     for layer in (scratch, ref):
         layer.build((None, 7))
         if weights is not None:
@@ -30,12 +34,19 @@ def twin_layers(weights=None):
 
 
 def moving_stats(layer):
-    return keras.ops.convert_to_numpy(layer.moving_mean), keras.ops.convert_to_numpy(layer.moving_variance)
+    return keras.ops.convert_to_numpy(layer.moving_mean), keras.ops.convert_to_numpy(
+        layer.moving_variance
+    )
 
 
 def test_weights_match_keras_order_shapes_and_initial_values():
     scratch, ref = twin_layers()
-    assert [w.path.split("/")[-1] for w in scratch.weights] == ["gamma", "beta", "moving_mean", "moving_variance"]
+    assert [w.path.split("/")[-1] for w in scratch.weights] == [
+        "gamma",
+        "beta",
+        "moving_mean",
+        "moving_variance",
+    ]
     assert [w.shape for w in scratch.weights] == [w.shape for w in ref.weights]
     assert len(scratch.trainable_weights) == 2 and len(scratch.non_trainable_weights) == 2
     for mine, theirs in zip(scratch.get_weights(), ref.get_weights()):
@@ -89,20 +100,32 @@ def test_training_output_ignores_moving_statistics():
     a, _ = twin_layers(weights)
     b, _ = twin_layers(weights[:2] + random_weights(8)[2:])
     x = batch(9)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(a(x, training=True)),
-                               keras.ops.convert_to_numpy(b(x, training=True)), **TOL)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(a(x, training=True)),
+        keras.ops.convert_to_numpy(b(x, training=True)),
+        **TOL,
+    )
 
 
 def fit_losses(norm_layer, weights=None):
     """Train Input(20) -> Dense(8) -> norm -> ReLU -> Dense(3) for 2 epochs; the model and its losses."""
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(8, use_bias=False), norm_layer,
-                              keras.layers.ReLU(), keras.layers.Dense(3)])
+    model = keras.Sequential(
+        [
+            keras.Input((20,)),
+            keras.layers.Dense(8, use_bias=False),
+            norm_layer,
+            keras.layers.ReLU(),
+            keras.layers.Dense(3),
+        ]
+    )
     if weights is not None:
         model.set_weights(weights)
     initial = model.get_weights()
-    model.compile(optimizer=keras.optimizers.SGD(0.1),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(128, 20)).astype("float32"), rng.integers(0, 3, size=128)
     history = model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
@@ -126,13 +149,16 @@ def test_get_config_round_trips():
     assert (clone.momentum, clone.epsilon, clone.name) == (0.5, 1e-2, "bn")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(momentum=1.5), "momentum must be a float in [0, 1), got 1.5"),
-    (dict(momentum=-0.1), "got -0.1"),
-    (dict(momentum=1.0), "got 1.0"),
-    (dict(epsilon=0.0), "epsilon must be a float > 0, got 0.0"),
-    (dict(epsilon=-1e-3), "got -0.001"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(momentum=1.5), "momentum must be a float in [0, 1), got 1.5"),
+        (dict(momentum=-0.1), "got -0.1"),
+        (dict(momentum=1.0), "got 1.0"),
+        (dict(epsilon=0.0), "epsilon must be a float > 0, got 0.0"),
+        (dict(epsilon=-1e-3), "got -0.001"),
+    ],
+)
 def test_bad_arguments_raise_with_the_value(kwargs, message):
     with pytest.raises(ValueError) as info:
         BatchNorm(**kwargs)

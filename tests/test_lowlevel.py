@@ -1,4 +1,5 @@
 """labs_lib.lowlevel: the hand-written softmax, cross-entropy, accuracy, gradients and training loop of notebook 04."""
+
 import numpy as np
 import pytest
 
@@ -7,7 +8,12 @@ keras = pytest.importorskip("keras")
 
 from labs_lib import data, lowlevel  # noqa: E402
 
-SCALES = [1.0, 30.0, 300.0, 3000.0]  # from ordinary logits to far past float32's exp overflow (~88.7)
+SCALES = [
+    1.0,
+    30.0,
+    300.0,
+    3000.0,
+]  # from ordinary logits to far past float32's exp overflow (~88.7)
 
 
 def random_logits(scale, seed=0, shape=(64, 10)):
@@ -33,7 +39,9 @@ def test_stable_softmax_matches_tf_and_numpy_even_for_huge_logits(scale):
 
 def test_naive_softmax_is_right_for_small_logits_and_overflows_for_large_ones():
     small = random_logits(1.0)
-    np.testing.assert_allclose(lowlevel.naive_softmax(tf.constant(small)).numpy(), tf.nn.softmax(small).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(
+        lowlevel.naive_softmax(tf.constant(small)).numpy(), tf.nn.softmax(small).numpy(), rtol=1e-5
+    )
     huge = lowlevel.naive_softmax(tf.constant([[1.0, 2.0, 100.0]])).numpy()
     assert np.isnan(huge).any()  # exp(100) = inf in float32, inf / inf = NaN
     assert np.all(np.isfinite(lowlevel.stable_softmax(tf.constant([[1.0, 2.0, 100.0]])).numpy()))
@@ -52,7 +60,9 @@ def test_cross_entropy_matches_the_keras_loss_and_numpy(scale):
 
 
 def test_cross_entropy_of_uniform_logits_is_log_of_the_class_count():
-    assert float(lowlevel.cross_entropy(tf.constant([0, 1, 2, 3, 9]), tf.zeros((5, 10)))) == pytest.approx(np.log(10))
+    assert float(
+        lowlevel.cross_entropy(tf.constant([0, 1, 2, 3, 9]), tf.zeros((5, 10)))
+    ) == pytest.approx(np.log(10))
 
 
 @pytest.mark.parametrize("scale", SCALES)
@@ -81,7 +91,10 @@ def test_hand_derived_softmax_regression_gradients_equal_the_tape():
 
 
 def test_penalties_sum_over_weights_not_biases():
-    params = [(tf.Variable([[1.0, -2.0]]), tf.Variable([5.0, 5.0])), (tf.Variable([[3.0], [-1.0]]), tf.Variable([7.0]))]
+    params = [
+        (tf.Variable([[1.0, -2.0]]), tf.Variable([5.0, 5.0])),
+        (tf.Variable([[3.0], [-1.0]]), tf.Variable([7.0])),
+    ]
     assert float(lowlevel.penalty(params, "l2", 0.1)) == pytest.approx(0.1 * (1 + 4 + 9 + 1))
     assert float(lowlevel.penalty(params, "l1", 0.1)) == pytest.approx(0.1 * (1 + 2 + 3 + 1))
     assert float(lowlevel.penalty(params, None, 0.1)) == 0.0
@@ -90,8 +103,12 @@ def test_penalties_sum_over_weights_not_biases():
 
 
 def test_init_params_shapes_zero_softmax_regression_and_he_scale():
-    assert [tuple(w.shape) for w, _ in lowlevel.init_params([784, 300, 100, 10])] == [(784, 300), (300, 100), (100, 10)]
-    (w, b), = lowlevel.init_params([784, 10])
+    assert [tuple(w.shape) for w, _ in lowlevel.init_params([784, 300, 100, 10])] == [
+        (784, 300),
+        (300, 100),
+        (100, 10),
+    ]
+    ((w, b),) = lowlevel.init_params([784, 10])
     assert not np.any(w.numpy()) and not np.any(b.numpy())
     w1 = lowlevel.init_params([784, 300, 10], seed=1)[0][0].numpy()
     assert w1.std() == pytest.approx(np.sqrt(2 / 784), rel=0.02)
@@ -99,8 +116,13 @@ def test_init_params_shapes_zero_softmax_regression_and_he_scale():
 
 
 def test_forward_is_relu_layers_then_a_linear_output():
-    params = [(tf.Variable([[1.0, -1.0]]), tf.Variable([0.0, 0.0])), (tf.Variable([[2.0], [3.0]]), tf.Variable([0.5]))]
-    np.testing.assert_allclose(lowlevel.forward(params, tf.constant([[2.0], [-1.0]])).numpy(), [[4.5], [3.5]])
+    params = [
+        (tf.Variable([[1.0, -1.0]]), tf.Variable([0.0, 0.0])),
+        (tf.Variable([[2.0], [3.0]]), tf.Variable([0.5])),
+    ]
+    np.testing.assert_allclose(
+        lowlevel.forward(params, tf.constant([[2.0], [-1.0]])).numpy(), [[4.5], [3.5]]
+    )
 
 
 def test_batch_indices_cover_each_epoch_once_and_are_seeded():
@@ -108,7 +130,9 @@ def test_batch_indices_cover_each_epoch_once_and_are_seeded():
     assert idx.shape == (6, 32)  # 3 full batches per epoch, the last partial one dropped
     assert len(set(idx[:3].ravel())) == 96 and len(set(idx[3:].ravel())) == 96
     np.testing.assert_array_equal(idx, lowlevel.batch_indices(100, 32, epochs=2, seed=0))
-    with pytest.raises(ValueError, match="batch_size must be at most the 10 training examples, got 32"):
+    with pytest.raises(
+        ValueError, match="batch_size must be at most the 10 training examples, got 32"
+    ):
         lowlevel.batch_indices(10, 32, epochs=1)
 
 
@@ -117,12 +141,28 @@ def test_training_lowers_the_loss_and_records_curves_reproducibly():
     curves = []
     for _ in range(2):
         params = lowlevel.init_params([784, 16, 10], seed=0)
-        curves.append(lowlevel.train(params, ds, epochs=3, batch_size=40, lr=0.1, kind="l2", strength=1e-3,
-                                     eval_every=10, n_eval=200, seed=0, label="test"))
+        curves.append(
+            lowlevel.train(
+                params,
+                ds,
+                epochs=3,
+                batch_size=40,
+                lr=0.1,
+                kind="l2",
+                strength=1e-3,
+                eval_every=10,
+                n_eval=200,
+                seed=0,
+                label="test",
+            )
+        )
     curve = curves[0]
     assert list(curve.step) == [0, 10, 20, 30]
     assert list(curve.columns[:2]) == ["step", "epoch"] and curve.epoch.iloc[-1] == 3
-    assert curve.loss.iloc[-1] < curve.loss.iloc[0] and curve.val_loss.iloc[-1] < curve.val_loss.iloc[0]
+    assert (
+        curve.loss.iloc[-1] < curve.loss.iloc[0]
+        and curve.val_loss.iloc[-1] < curve.val_loss.iloc[0]
+    )
     assert np.all(curve.objective > curve.loss)  # the L2 term is positive
     np.testing.assert_allclose(curves[1].val_loss, curve.val_loss, rtol=1e-6)
 
@@ -130,6 +170,7 @@ def test_training_lowers_the_loss_and_records_curves_reproducibly():
 def test_without_tensorflow_the_module_says_what_to_install():
     import subprocess
     import sys
+
     code = "import sys; sys.modules['tensorflow'] = None\nimport labs_lib.lowlevel"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 1

@@ -1,4 +1,5 @@
 """Model builders: shapes, parameter counts, initializers (scale, seeding, errors)."""
+
 import numpy as np
 import pytest
 
@@ -10,7 +11,12 @@ def test_mlp_of_the_spec_has_784_100_100_100_10_shape_and_99710_parameters():
     assert net.count_params() == 784 * 100 + 100 + 2 * (100 * 100 + 100) + 100 * 10 + 10 == 99710
     out = net(np.zeros((4, 28, 28, 1), "float32"))
     assert tuple(out.shape) == (4, 10)
-    assert [layer.name for layer in models.dense_layers(net)] == ["hidden_1", "hidden_2", "hidden_3", "logits"]
+    assert [layer.name for layer in models.dense_layers(net)] == [
+        "hidden_1",
+        "hidden_2",
+        "hidden_3",
+        "logits",
+    ]
 
 
 @pytest.mark.parametrize("name, value", [("zeros", 0.0), ("ones", 1.0)])
@@ -21,11 +27,14 @@ def test_constant_initializers_fill_every_kernel(name, value):
         np.testing.assert_array_equal(np.asarray(layer.bias), 0.0)
 
 
-@pytest.mark.parametrize("name, expected_std", [
-    ("he_normal", lambda fan_in, fan_out: np.sqrt(2 / fan_in)),
-    ("glorot_normal", lambda fan_in, fan_out: np.sqrt(2 / (fan_in + fan_out))),
-    ("random_normal", lambda fan_in, fan_out: 0.05),
-])
+@pytest.mark.parametrize(
+    "name, expected_std",
+    [
+        ("he_normal", lambda fan_in, fan_out: np.sqrt(2 / fan_in)),
+        ("glorot_normal", lambda fan_in, fan_out: np.sqrt(2 / (fan_in + fan_out))),
+        ("random_normal", lambda fan_in, fan_out: 0.05),
+    ],
+)
 def test_random_initializers_have_the_scale_of_their_formula(name, expected_std):
     net = models.mlp((784,), hidden=(300,), kernel_initializer=name, seed=3)
     kernel = np.asarray(net.get_layer("hidden_1").kernel)
@@ -39,7 +48,9 @@ def test_random_normal_uses_the_given_stddev():
 
 
 def test_same_seed_same_weights_different_seed_different_weights():
-    a, b, c = (models.mlp((20,), hidden=(10,), kernel_initializer="he_normal", seed=s) for s in (1, 1, 2))
+    a, b, c = (
+        models.mlp((20,), hidden=(10,), kernel_initializer="he_normal", seed=s) for s in (1, 1, 2)
+    )
     ka, kb, kc = (np.asarray(m.get_layer("hidden_1").kernel) for m in (a, b, c))
     np.testing.assert_array_equal(ka, kb)
     assert not np.allclose(ka, kc)
@@ -60,8 +71,16 @@ def test_empty_or_nonpositive_hidden_widths_are_refused():
 def test_batch_norm_network_normalizes_each_hidden_layer_before_its_activation():
     net = models.mlp((6,), hidden=(5, 4), activation="sigmoid", batch_norm=True)
     kinds = [type(layer).__name__ for layer in net.layers]
-    assert kinds == ["Flatten", "Dense", "BatchNormalization", "Activation", "Dense", "BatchNormalization",
-                     "Activation", "Dense"]
+    assert kinds == [
+        "Flatten",
+        "Dense",
+        "BatchNormalization",
+        "Activation",
+        "Dense",
+        "BatchNormalization",
+        "Activation",
+        "Dense",
+    ]
     assert net.get_layer("hidden_1").use_bias is False
     assert tuple(net(np.zeros((2, 6), "float32")).shape) == (2, 10)
 
@@ -83,6 +102,7 @@ def test_mlp_accepts_the_activations_of_notebook_03(activation):
 
 
 # ---------------------------------------------------------------- networks of a given size (notebook 06)
+
 
 @pytest.mark.parametrize("depth", [1, 4, 7])
 def test_widths_for_budget_hit_the_budget_within_one_percent(depth):

@@ -1,4 +1,5 @@
 """Every notebook executed through the runner on the smoke profile, under both backends."""
+
 import importlib.util
 import json
 import math
@@ -13,12 +14,21 @@ from labs_tools import runner
 
 NOTEBOOKS = list(runner.discover())
 HAVE_JAX = importlib.util.find_spec("jax") is not None
-BACKENDS = ["tensorflow", pytest.param("jax", marks=pytest.mark.skipif(
-    not HAVE_JAX, reason="jax is not installed (pip install -e '.[jax]')"))]
+BACKENDS = [
+    "tensorflow",
+    pytest.param(
+        "jax",
+        marks=pytest.mark.skipif(
+            not HAVE_JAX, reason="jax is not installed (pip install -e '.[jax]')"
+        ),
+    ),
+]
 
 
 def labs(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "labs_tools.cli", *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "labs_tools.cli", *args], cwd=cwd, capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +39,25 @@ def smoke_runs(tmp_path_factory):
     for backend in ["tensorflow"] + (["jax"] if HAVE_JAX else []):
         out = tmp_path_factory.mktemp(f"smoke-{backend}")
         log = open(out.parent / f"smoke-{backend}.log", "w+")
-        cmd = [sys.executable, "-m", "labs_tools.cli", "run", *NOTEBOOKS, "--profile", "smoke", "--backend", backend,
-               "--out", str(out)]
-        started[backend] = (out, cmd, log, subprocess.Popen(cmd, cwd=out, stdout=log, stderr=subprocess.STDOUT, text=True))
+        cmd = [
+            sys.executable,
+            "-m",
+            "labs_tools.cli",
+            "run",
+            *NOTEBOOKS,
+            "--profile",
+            "smoke",
+            "--backend",
+            backend,
+            "--out",
+            str(out),
+        ]
+        started[backend] = (
+            out,
+            cmd,
+            log,
+            subprocess.Popen(cmd, cwd=out, stdout=log, stderr=subprocess.STDOUT, text=True),
+        )
     runs = {}
     for backend, (out, cmd, log, proc) in started.items():
         proc.wait()
@@ -52,19 +78,34 @@ def test_every_notebook_runs_on_smoke(smoke_run):
     assert result.returncode == 0, result.stdout + result.stderr
     for name in NOTEBOOKS:
         folder = out / name
-        if runner.unmet(runner.Job(name, runner.discover()[name], {}, requires=runner.requirements(
-                runner.discover()[name])), backend):
+        if runner.unmet(
+            runner.Job(
+                name,
+                runner.discover()[name],
+                {},
+                requires=runner.requirements(runner.discover()[name]),
+            ),
+            backend,
+        ):
             assert f"{name}: skipped in 0.0 s - needs the" in result.stdout and not folder.exists()
             continue
         assert (folder / f"{name}.ipynb").exists() and (folder / "metrics.json").exists()
         metrics = json.loads((folder / "metrics.json").read_text())
         assert metrics["backend"] == backend and metrics["profile"] == "smoke"
-        assert metrics["dataset"]["synthetic"] is True, "smoke runs on synthetic data and must say so"
+        assert metrics["dataset"]["synthetic"] is True, (
+            "smoke runs on synthetic data and must say so"
+        )
         for figure in metrics["figures"]:
             for path in figure["files"]:
                 assert (folder / path).stat().st_size > 1000
         executed = nbformat.read(str(folder / f"{name}.ipynb"), as_version=4)
-        errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+        errors = [
+            o
+            for c in executed.cells
+            if c.cell_type == "code"
+            for o in c.outputs
+            if o.output_type == "error"
+        ]
         assert not errors
 
 
@@ -79,23 +120,37 @@ def test_02_shows_zeros_flat_at_ln10_ones_exploding_and_symmetric_units(smoke_ru
     spread = {r["initializer"]: r for r in metrics["tables"]["unit_spread_after_training"]["rows"]}
     assert spread["zeros"]["hidden_1"] == 0.0 and spread["ones"]["hidden_1"] < 1e-5
     assert spread["he_normal"]["hidden_1"] > 0.01
-    assert {f["name"] for f in metrics["figures"]} == {"activations_at_init", "loss_curves", "val_loss_overlay"}
+    assert {f["name"] for f in metrics["figures"]} == {
+        "activations_at_init",
+        "loss_curves",
+        "val_loss_overlay",
+    }
     assert "SYNTHETIC" in metrics["values"]["observations"][0].upper()
 
 
 def table_rows(metrics_path):
     """{table: rows} of a metrics.json, without timing columns (they differ run to run)."""
     tables = json.loads(metrics_path.read_text())["tables"]
-    return {name: [{k: v for k, v in row.items() if "second" not in k} for row in t["rows"]]
-            for name, t in tables.items()}
+    return {
+        name: [{k: v for k, v in row.items() if "second" not in k} for row in t["rows"]]
+        for name, t in tables.items()
+    }
 
 
 def test_a_warm_started_notebook_gives_the_same_tables_as_a_cold_started_one(smoke_runs, tmp_path):
     """02 runs second in the smoke pack, so its kernel started and imported Keras and labs_lib ahead of its turn."""
     out, result = smoke_runs["tensorflow"]
     assert result.returncode == 0, result.stdout
-    cold = labs("run", "02_initialization", "--profile", "smoke", "--no-warm-start", "--out", str(tmp_path / "out"),
-                cwd=tmp_path)
+    cold = labs(
+        "run",
+        "02_initialization",
+        "--profile",
+        "smoke",
+        "--no-warm-start",
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+    )
     assert cold.returncode == 0, cold.stdout + cold.stderr
     name = "02_initialization/metrics.json"
     assert table_rows(tmp_path / "out" / name) == table_rows(out / name)
@@ -104,7 +159,11 @@ def test_a_warm_started_notebook_gives_the_same_tables_as_a_cold_started_one(smo
 def test_committed_notebooks_carry_no_outputs():
     for name, path in runner.discover().items():
         nb = nbformat.read(str(path), as_version=4)
-        dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+        dirty = [
+            i
+            for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and (c.outputs or c.execution_count)
+        ]
         assert not dirty, f"{name}: cells {dirty} carry outputs; strip them (nbstripout)"
 
 
@@ -113,26 +172,56 @@ def test_nbstripout_verify_passes_on_the_committed_notebooks_and_fails_on_an_exe
     if importlib.util.find_spec("nbstripout") is None:
         pytest.skip("nbstripout is not installed (dev extra)")
     paths = [str(p) for p in runner.discover().values()]
-    clean = subprocess.run([sys.executable, "-m", "nbstripout", "--verify", "--keep-id", *paths], capture_output=True, text=True)
+    clean = subprocess.run(
+        [sys.executable, "-m", "nbstripout", "--verify", "--keep-id", *paths],
+        capture_output=True,
+        text=True,
+    )
     assert clean.returncode == 0, clean.stdout + clean.stderr
     nb = nbformat.read(paths[0], as_version=4)
     cell = next(c for c in nb.cells if c.cell_type == "code")
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="an output\n")]
     nbformat.write(nb, str(tmp_path / "dirty.ipynb"))
-    dirty = subprocess.run([sys.executable, "-m", "nbstripout", "--verify", "--keep-id", str(tmp_path / "dirty.ipynb")],
-                           capture_output=True, text=True)
+    dirty = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbstripout",
+            "--verify",
+            "--keep-id",
+            str(tmp_path / "dirty.ipynb"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert dirty.returncode == 1
 
 
-@pytest.mark.parametrize("override, message", [
-    ("epochs=-1", "epochs must be an int in [1, 1000], got -1"),
-    ("initializers=zeros,xavier", "initializers must be a non-empty list of str, each one of {zeros"),
-    ("learning_rate=fast", "learning_rate must be a float in (0, 1], got 'fast'"),
-    ("epoch=3", "unknown parameter 'epoch'"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("epochs=-1", "epochs must be an int in [1, 1000], got -1"),
+        (
+            "initializers=zeros,xavier",
+            "initializers must be a non-empty list of str, each one of {zeros",
+        ),
+        ("learning_rate=fast", "learning_rate must be a float in (0, 1], got 'fast'"),
+        ("epoch=3", "unknown parameter 'epoch'"),
+    ],
+)
 def test_bad_parameters_of_02_are_refused_before_anything_runs(tmp_path, override, message):
     out = tmp_path / "out"
-    result = labs("run", "02_initialization", "--profile", "smoke", "-p", override, "--out", str(out), cwd=tmp_path)
+    result = labs(
+        "run",
+        "02_initialization",
+        "--profile",
+        "smoke",
+        "-p",
+        override,
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert message in result.stderr
     assert not out.exists()
@@ -142,8 +231,23 @@ def test_03_without_cifar10_fails_with_the_data_modules_missing_dataset_error(tm
     out, empty = tmp_path / "out", tmp_path / "empty-data"
     empty.mkdir()
     env = dict(os.environ, LABS_DATA_DIR=str(empty))
-    result = subprocess.run([sys.executable, "-m", "labs_tools.cli", "run", "03_activations", "--profile", "quick",
-                             "--out", str(out)], cwd=tmp_path, capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labs_tools.cli",
+            "run",
+            "03_activations",
+            "--profile",
+            "quick",
+            "--out",
+            str(out),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert result.returncode == 1
     assert "DatasetNotFoundError: cifar-10-python.tar.gz is missing from" in result.stdout
     record = json.loads((out / "03_activations.failed" / "run.json").read_text())
@@ -154,19 +258,34 @@ def test_04_is_tensorflow_only_and_its_stable_softmax_stays_finite(smoke_run):
     backend, out, result = smoke_run
     name = "04_lowlevel_softmax"
     if backend != "tensorflow":
-        assert f"{name}: skipped in 0.0 s - needs the tensorflow backend (it uses tensorflow directly); this run uses {backend}" \
+        assert (
+            f"{name}: skipped in 0.0 s - needs the tensorflow backend (it uses tensorflow directly); this run uses {backend}"
             in result.stdout
+        )
         return
     metrics = json.loads((out / name / "metrics.json").read_text())
     worst = metrics["tables"]["softmax_stability"]["rows"][-1]
     assert worst["naive softmax"] == "[nan nan nan]" and worst["naive cross-entropy"] is None
-    assert worst["log-sum-exp cross-entropy"] == pytest.approx(worst["exact cross-entropy"], rel=1e-6)
+    assert worst["log-sum-exp cross-entropy"] == pytest.approx(
+        worst["exact cross-entropy"], rel=1e-6
+    )
     assert metrics["values"]["gradient_check"]["max_abs_difference_W"] < 1e-6
     runs = [r["run"] for r in metrics["tables"]["results"]["rows"]]
-    assert runs == ["softmax regression", "A [32]", "B [32, 16]", "B + L2 0.001", "B + L2 0.006", "B + L1 0.0001",
-                    "B + L1 0.0006"]
-    assert {f["name"] for f in metrics["figures"]} == {"softmax_regression_curves", "architecture_curves", "l2_curves",
-                                                      "l1_curves"}
+    assert runs == [
+        "softmax regression",
+        "A [32]",
+        "B [32, 16]",
+        "B + L2 0.001",
+        "B + L2 0.006",
+        "B + L1 0.0001",
+        "B + L1 0.0006",
+    ]
+    assert {f["name"] for f in metrics["figures"]} == {
+        "softmax_regression_curves",
+        "architecture_curves",
+        "l2_curves",
+        "l1_curves",
+    }
 
 
 def test_05_checks_its_batch_norm_and_fills_the_grid_and_the_four_runs(smoke_run):
@@ -185,8 +304,14 @@ def test_05_checks_its_batch_norm_and_fills_the_grid_and_the_four_runs(smoke_run
     assert {r["run"] for r in tables["weight_stats"]["rows"]} == set(runs)
     modes = tables["modes"]["rows"]
     assert [m["batch_size"] for m in modes] == [100, 1, 50]
-    assert {f["name"] for f in metrics["figures"]} == {"grid_heatmap", "early_stopping_curves", "early_stopping_checks",
-                                                      "weight_histograms", "learning_rate_curves", "modes"}
+    assert {f["name"] for f in metrics["figures"]} == {
+        "grid_heatmap",
+        "early_stopping_curves",
+        "early_stopping_checks",
+        "weight_histograms",
+        "learning_rate_curves",
+        "modes",
+    }
 
 
 def test_06_compares_networks_of_one_budget_and_fits_both_functions(smoke_run):
@@ -197,10 +322,16 @@ def test_06_compares_networks_of_one_budget_and_fits_both_functions(smoke_run):
         assert abs(row["off_budget_percent"]) <= 1.0
     fits = {(r["function"], r["hidden_layers"]) for r in tables["function_fits"]["rows"]}
     assert fits == {(f, d) for f in ("f1", "f2") for d in (1, 4, 7)}
-    assert all(r["epochs_run"] <= 300 and r["final_mse"] > 0 for r in tables["function_fits"]["rows"])
+    assert all(
+        r["epochs_run"] <= 300 and r["final_mse"] > 0 for r in tables["function_fits"]["rows"]
+    )
     budget = metrics["parameters"]["cnn_budget"]
     assert all(abs(r["parameters"] - budget) <= 0.01 * budget for r in tables["cnns"]["rows"])
-    assert {f["name"] for f in metrics["figures"]} == {"function_losses", "function_predictions", "cnn_curves"}
+    assert {f["name"] for f in metrics["figures"]} == {
+        "function_losses",
+        "function_predictions",
+        "cnn_curves",
+    }
 
 
 def test_07_finds_near_critical_points_and_their_minimal_ratios(smoke_run):
@@ -211,7 +342,11 @@ def test_07_finds_near_critical_points_and_their_minimal_ratios(smoke_run):
     assert len(critical) == 4 and all(0 <= r["minimal_ratio"] <= 1 for r in critical)
     assert all(r["negative"] + r["near_zero"] <= 66 for r in critical)  # 4-4 network: 66 weights
     assert len(tables["pca_runs"]["rows"]) == 3
-    assert {f["name"] for f in metrics["figures"]} == {"pca_trajectories", "gradient_norm", "loss_vs_minimal_ratio"}
+    assert {f["name"] for f in metrics["figures"]} == {
+        "pca_trajectories",
+        "gradient_norm",
+        "loss_vs_minimal_ratio",
+    }
 
 
 def test_08_fits_shuffled_labels_compares_widths_and_measures_flatness(smoke_run):
@@ -223,7 +358,9 @@ def test_08_fits_shuffled_labels_compares_widths_and_measures_flatness(smoke_run
     assert labels["random labels"]["parameters"] == labels["true labels"]["parameters"]
     sizes = tables["parameters_vs_generalization"]["rows"]
     assert [r["width"] for r in sizes] == [2, 3, 4]
-    assert [r["parameters"] for r in sizes] == sorted(r["parameters"] for r in sizes) and sizes[0]["parameters"] < sizes[-1]["parameters"]
+    assert [r["parameters"] for r in sizes] == sorted(r["parameters"] for r in sizes) and sizes[0][
+        "parameters"
+    ] < sizes[-1]["parameters"]
     curves = tables["interpolation_curves"]["rows"]
     pairs = sorted({r["pair"] for r in curves})
     assert len(pairs) == 2 and len(curves) == 2 * 7
@@ -231,9 +368,16 @@ def test_08_fits_shuffled_labels_compares_widths_and_measures_flatness(smoke_run
     assert alphas[0] == -1.0 and alphas[-1] == 2.0 and 0.0 in alphas and 1.0 in alphas
     # both pairs start from the same model (small batch, low learning rate): alpha 0 is the same weights
     at_zero = [r for r in curves if r["alpha"] == 0.0]
-    assert at_zero[0]["train_loss"] == at_zero[1]["train_loss"] and at_zero[0]["test_loss"] == at_zero[1]["test_loss"]
+    assert (
+        at_zero[0]["train_loss"] == at_zero[1]["train_loss"]
+        and at_zero[0]["test_loss"] == at_zero[1]["test_loss"]
+    )
     batch = tables["batch_size_sensitivity"]["rows"]
     assert [r["batch_size"] for r in batch] == [10, 100] and [r["steps"] for r in batch] == [50, 5]
     assert all(r["sensitivity"] > 0 and r["sharpness"] >= 0 for r in batch)
-    assert {f["name"] for f in metrics["figures"]} == {"random_labels", "parameters_vs_generalization", "interpolation",
-                                                      "batch_size_sensitivity"}
+    assert {f["name"] for f in metrics["figures"]} == {
+        "random_labels",
+        "parameters_vs_generalization",
+        "interpolation",
+        "batch_size_sensitivity",
+    }

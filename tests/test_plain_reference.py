@@ -1,14 +1,15 @@
 """The benchmarks' plain reference (benchmarks/plain_reference.py), patched into labs_lib from outside it."""
+
 import dataclasses
 import os
 import sys
 
+import bench_plain
 import keras
 import numpy as np
+import plain_reference
 import pytest
 
-import bench_plain
-import plain_reference
 from labs_lib import data, loops, models, training
 
 
@@ -100,7 +101,10 @@ def test_bench_plain_environment_installs_the_reference_in_a_notebook_kernel():
         out = []
         kc.execute_interactive(code, timeout=120, output_hook=lambda m: out.append(m))
         text = "".join(m["content"].get("text", "") for m in out if m["msg_type"] == "stream")
-        assert text.split() == ["plain_reference", "plain_reference", "False"], (text, sys.executable)
+        assert text.split() == ["plain_reference", "plain_reference", "False"], (
+            text,
+            sys.executable,
+        )
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)

@@ -1,4 +1,5 @@
 """Regularization: label noise, input noise, weight penalties, augmentation, dropout rates."""
+
 import keras
 import numpy as np
 import pytest
@@ -21,7 +22,9 @@ def test_label_noise_rows_are_probability_distributions_with_the_true_class_larg
     eps = 1 - t[np.arange(len(y)), y]
     assert eps.mean() == pytest.approx(0.1 * np.sqrt(2 / np.pi), rel=0.05)  # mean of |N(0, 0.1^2)|
     others = np.where(np.eye(10, dtype=bool)[y], np.nan, t)
-    np.testing.assert_allclose(np.nanmax(others, axis=1), np.nanmin(others, axis=1))  # spread evenly
+    np.testing.assert_allclose(
+        np.nanmax(others, axis=1), np.nanmin(others, axis=1)
+    )  # spread evenly
 
 
 def test_label_noise_stays_a_distribution_even_with_a_huge_scale():
@@ -33,7 +36,9 @@ def test_with_label_noise_changes_training_targets_only(tiny):
     noisy = regularization.with_label_noise(tiny, 0.1, seed=0)
     np.testing.assert_array_equal(noisy.x_train, tiny.x_train)
     np.testing.assert_array_equal(noisy.x_val, tiny.x_val)
-    np.testing.assert_array_equal(noisy.y_val, np.eye(10)[tiny.y_val])  # exact one-hot: untouched labels
+    np.testing.assert_array_equal(
+        noisy.y_val, np.eye(10)[tiny.y_val]
+    )  # exact one-hot: untouched labels
     np.testing.assert_array_equal(noisy.y_test, np.eye(10)[tiny.y_test])
     assert not np.array_equal(noisy.y_train, np.eye(10)[tiny.y_train])
     np.testing.assert_array_equal(noisy.y_train.argmax(1), tiny.y_train)
@@ -58,7 +63,9 @@ def test_input_noise_is_active_in_training_only_with_the_variance_asked_for():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(noise(x, training=False)), x)
     noisy = keras.ops.convert_to_numpy(noise(x, training=True))
     assert noisy.var() == pytest.approx(0.2, rel=0.02)
-    np.testing.assert_array_equal(np.asarray(net(x, training=False)), np.asarray(net(x, training=False)))
+    np.testing.assert_array_equal(
+        np.asarray(net(x, training=False)), np.asarray(net(x, training=False))
+    )
 
 
 def test_dropout_is_active_in_training_only():
@@ -72,9 +79,11 @@ def test_dropout_is_active_in_training_only():
 
 @pytest.mark.parametrize("kind", ["l1", "l2"])
 def test_weight_penalty_equals_its_formula_on_a_small_layer(kind):
-    net = models.mlp((3,), (4,), penalty=kind, strength=0.01, kernel_initializer="he_normal", seed=5)
+    net = models.mlp(
+        (3,), (4,), penalty=kind, strength=0.01, kernel_initializer="he_normal", seed=5
+    )
     kernels = [np.asarray(layer.kernel, dtype="float64") for layer in models.dense_layers(net)]
-    expected = 0.01 * sum(np.abs(k).sum() if kind == "l1" else (k ** 2).sum() for k in kernels)
+    expected = 0.01 * sum(np.abs(k).sum() if kind == "l1" else (k**2).sum() for k in kernels)
     net(np.zeros((1, 3), "float32"))
     got = float(sum(keras.ops.convert_to_numpy(loss) for loss in net.losses))
     assert got == pytest.approx(expected, rel=1e-5)
@@ -108,6 +117,13 @@ def test_dropout_rates_repeat_the_last_rate_and_refuse_bad_ones():
 
 def test_regularizers_add_no_parameters():
     plain = models.mlp((28, 28, 1), (100, 100, 100))
-    regular = models.mlp((28, 28, 1), (100, 100, 100), penalty="l2", strength=1e-3, dropout=0.5,
-                         input_noise_variance=0.2, augment=regularization.augmentation())
+    regular = models.mlp(
+        (28, 28, 1),
+        (100, 100, 100),
+        penalty="l2",
+        strength=1e-3,
+        dropout=0.5,
+        input_noise_variance=0.2,
+        augment=regularization.augmentation(),
+    )
     assert regular.count_params() == plain.count_params() == 99710

@@ -1,4 +1,5 @@
 """labs_lib.reporting and labs_lib.shared.files: atomic writes, JSON of numpy results, metrics.json and figure files."""
+
 import json
 import math
 import os
@@ -23,8 +24,10 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def strict_loads(text):
     """json.loads that refuses NaN/Infinity, as other JSON readers do."""
+
     def refuse(constant):
         raise ValueError(f"non-standard JSON constant {constant}")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -57,6 +60,7 @@ def fig():
 
 # ---------------------------------------------------------------- atomic_write
 
+
 def test_atomic_write_writes_text_and_bytes_and_leaves_no_temp_file(tmp_path):
     assert atomic_write(tmp_path / "a.txt", "héllo\n") == tmp_path / "a.txt"
     assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "héllo\n"
@@ -74,7 +78,9 @@ def test_atomic_write_creates_missing_parent_folders(tmp_path):
     assert leftovers(target.parent) == []
 
 
-def test_atomic_write_keeps_the_old_file_and_removes_the_temp_file_when_rename_fails(tmp_path, monkeypatch):
+def test_atomic_write_keeps_the_old_file_and_removes_the_temp_file_when_rename_fails(
+    tmp_path, monkeypatch
+):
     target = tmp_path / "metrics.json"
     target.write_text("old contents")
 
@@ -130,23 +136,49 @@ def test_atomic_write_removes_the_temp_file_when_data_is_not_writable(tmp_path):
 
 # ---------------------------------------------------------------- to_json
 
+
 def test_to_json_converts_numpy_scalars_and_arrays():
-    data = {"i": np.int64(3), "f": np.float32(0.5), "b": np.bool_(True), "u": np.uint8(255),
-            "a": np.arange(6).reshape(2, 3), "fa": np.array([0.25, 0.5], dtype=np.float32),
-            "nested": [{"x": np.float64(1.5)}, (np.int32(1), np.int32(2))]}
+    data = {
+        "i": np.int64(3),
+        "f": np.float32(0.5),
+        "b": np.bool_(True),
+        "u": np.uint8(255),
+        "a": np.arange(6).reshape(2, 3),
+        "fa": np.array([0.25, 0.5], dtype=np.float32),
+        "nested": [{"x": np.float64(1.5)}, (np.int32(1), np.int32(2))],
+    }
     back = strict_loads(to_json(data))
-    assert back == {"i": 3, "f": 0.5, "b": True, "u": 255, "a": [[0, 1, 2], [3, 4, 5]], "fa": [0.25, 0.5],
-                    "nested": [{"x": 1.5}, [1, 2]]}
+    assert back == {
+        "i": 3,
+        "f": 0.5,
+        "b": True,
+        "u": 255,
+        "a": [[0, 1, 2], [3, 4, 5]],
+        "fa": [0.25, 0.5],
+        "nested": [{"x": 1.5}, [1, 2]],
+    }
     assert type(back["i"]) is int and type(back["b"]) is bool
 
 
 def test_to_json_writes_nan_as_null_and_inf_as_text():
-    data = {"nan": math.nan, "np_nan": np.float64("nan"), "inf": math.inf, "ninf": -math.inf,
-            "f32_inf": np.float32("inf"), "arr": np.array([1.0, np.nan, np.inf, -np.inf])}
+    data = {
+        "nan": math.nan,
+        "np_nan": np.float64("nan"),
+        "inf": math.inf,
+        "ninf": -math.inf,
+        "f32_inf": np.float32("inf"),
+        "arr": np.array([1.0, np.nan, np.inf, -np.inf]),
+    }
     text = to_json(data)
     assert "NaN" not in text and "Infinity" not in text
-    assert strict_loads(text) == {"nan": None, "np_nan": None, "inf": "inf", "ninf": "-inf", "f32_inf": "inf",
-                                  "arr": [1.0, None, "inf", "-inf"]}
+    assert strict_loads(text) == {
+        "nan": None,
+        "np_nan": None,
+        "inf": "inf",
+        "ninf": "-inf",
+        "f32_inf": "inf",
+        "arr": [1.0, None, "inf", "-inf"],
+    }
 
 
 def test_to_json_converts_paths_and_non_string_keys():
@@ -161,11 +193,16 @@ def test_to_json_is_indented_and_ends_with_a_newline():
 
 # ---------------------------------------------------------------- Report
 
+
 def test_report_save_writes_metrics_json_with_results_and_context(tmp_path, fig, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     params = {"profile": "smoke", "seed": 7, "epochs": 2, "widths": [4, 8]}
     report = Report("02_demo", params, out_dir=tmp_path)
-    report.table("scores", pd.DataFrame({"model": ["a", "b"], "acc": [np.float64(0.5), np.nan]}), caption="accuracy")
+    report.table(
+        "scores",
+        pd.DataFrame({"model": ["a", "b"], "acc": [np.float64(0.5), np.nan]}),
+        caption="accuracy",
+    )
     report.figure(fig, "loss", caption="loss curves")
     report.record(best=np.float32(0.75), curve=np.array([1.0, 0.5]))
     path = report.save()
@@ -176,10 +213,20 @@ def test_report_save_writes_metrics_json_with_results_and_context(tmp_path, fig,
     assert metrics["backend"] == "tensorflow"
     assert metrics["seed"] == 7
     assert metrics["parameters"] == params
-    assert metrics["tables"] == {"scores": {"caption": "accuracy", "columns": ["model", "acc"],
-                                            "rows": [{"model": "a", "acc": 0.5}, {"model": "b", "acc": None}]}}
-    assert metrics["figures"] == [{"name": "loss", "caption": "loss curves",
-                                   "files": ["figures/loss.png", "figures/loss.pdf"]}]
+    assert metrics["tables"] == {
+        "scores": {
+            "caption": "accuracy",
+            "columns": ["model", "acc"],
+            "rows": [{"model": "a", "acc": 0.5}, {"model": "b", "acc": None}],
+        }
+    }
+    assert metrics["figures"] == [
+        {
+            "name": "loss",
+            "caption": "loss curves",
+            "files": ["figures/loss.png", "figures/loss.pdf"],
+        }
+    ]
     assert metrics["values"] == {"best": 0.75, "curve": [1.0, 0.5]}
     assert metrics["versions"]["python"] and metrics["versions"]["labs_lib"]
     assert "numpy" in metrics["versions"] and "matplotlib" in metrics["versions"]
@@ -219,9 +266,17 @@ def test_report_figure_writes_png_and_pdf_under_figures(tmp_path, fig):
     png, pdf = tmp_path / "figures" / "weights_hist.png", tmp_path / "figures" / "weights_hist.pdf"
     assert png.read_bytes()[:8] == PNG_MAGIC
     assert pdf.read_bytes()[:5] == b"%PDF-"
-    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["weights_hist.pdf", "weights_hist.png"]
-    assert report.figures == [{"name": "weights_hist", "caption": "weights",
-                               "files": ["figures/weights_hist.png", "figures/weights_hist.pdf"]}]
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
+        "weights_hist.pdf",
+        "weights_hist.png",
+    ]
+    assert report.figures == [
+        {
+            "name": "weights_hist",
+            "caption": "weights",
+            "files": ["figures/weights_hist.png", "figures/weights_hist.pdf"],
+        }
+    ]
 
 
 def test_report_figure_saved_twice_under_one_name_is_listed_once(tmp_path, fig):
@@ -255,10 +310,17 @@ def test_synthetic_dataset_stamps_each_figure_and_is_recorded(tmp_path, fig):
     assert report.dataset(ds) is ds
     report.figure(fig, "moons")
     assert stamped(fig) == ["SYNTHETIC DATA: not real results"]
-    assert (tmp_path / "figures" / "moons.png").exists() and (tmp_path / "figures" / "moons.pdf").exists()
+    assert (tmp_path / "figures" / "moons.png").exists() and (
+        tmp_path / "figures" / "moons.pdf"
+    ).exists()
     metrics = strict_loads(report.save().read_text())
-    assert metrics["dataset"] == {"name": "moons", "title": "Two moons (generated)", "synthetic": True,
-                                  "source": "generated with numpy", "sizes": {"train": 80, "test": 20}}
+    assert metrics["dataset"] == {
+        "name": "moons",
+        "title": "Two moons (generated)",
+        "synthetic": True,
+        "source": "generated with numpy",
+        "sizes": {"train": 80, "test": 20},
+    }
 
 
 def test_real_dataset_does_not_stamp_figures(tmp_path, fig):

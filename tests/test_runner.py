@@ -3,6 +3,7 @@ interrupts and --resume, on tiny generated notebooks (tests/nbfactory.py).
 
 Executed runs are shared between tests through module-scoped fixtures: each kernel start costs seconds.
 """
+
 import importlib.util
 import io
 import json
@@ -24,7 +25,6 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from labs_lib.shared.files import current_umask
 from labs_tools import cli, runner, worker
 
-
 notebook = pytest.mark.notebook  # tests that execute notebooks (module-scoped runs)
 
 LABS = [sys.executable, "-m", "labs_tools.cli"]
@@ -32,11 +32,11 @@ HAVE_JAX = importlib.util.find_spec("jax") is not None
 HANG_TIMEOUT = 12  # --timeout of the hung notebook: long enough for its kernel to reach the sleep
 RUN_LIMIT = 240  # a safety net for subprocess calls, far above what a run should take
 
-CHOICES_NOTEBOOK = '''profile: str = "full"  # profile label; in {smoke, quick, full, custom}
+CHOICES_NOTEBOOK = """profile: str = "full"  # profile label; in {smoke, quick, full, custom}
 mode: str = "a"  # how to run; in {a, b}
 widths: list[int] = [4, 8]  # layer widths; each in [1, 10]
 lr: float = 0.1  # step size; in (0, 1]
-out_dir: str = ""  # output folder'''
+out_dir: str = ""  # output folder"""
 
 
 # ---------------------------------------------------------------- helpers
@@ -51,6 +51,7 @@ def run_folders(out):
     assert GALLERY <= set(names), f"no gallery in {out}"
     return [n for n in names if n not in GALLERY]
 
+
 def labs_env():
     env = dict(os.environ, KERAS_BACKEND="tensorflow")
     env.pop("LABS_REPORTS_DIR", None)
@@ -63,22 +64,40 @@ def labs_cmd(pack, *args):
 
 def run_labs(cwd, pack, *args):
     started = time.monotonic()
-    proc = subprocess.run(labs_cmd(pack, *args), cwd=cwd, env=labs_env(), capture_output=True, text=True,
-                          timeout=RUN_LIMIT)
-    return SimpleNamespace(rc=proc.returncode, stdout=proc.stdout, stderr=proc.stderr,
-                           seconds=time.monotonic() - started)
+    proc = subprocess.run(
+        labs_cmd(pack, *args),
+        cwd=cwd,
+        env=labs_env(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_LIMIT,
+    )
+    return SimpleNamespace(
+        rc=proc.returncode,
+        stdout=proc.stdout,
+        stderr=proc.stderr,
+        seconds=time.monotonic() - started,
+    )
 
 
 def start_labs(cwd, pack, *args):
-    proc = subprocess.Popen(labs_cmd(pack, *args), cwd=cwd, env=labs_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        labs_cmd(pack, *args),
+        cwd=cwd,
+        env=labs_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     proc.started = time.monotonic()
     return proc
 
 
 def finish(proc):
     stdout, stderr = proc.communicate(timeout=RUN_LIMIT)
-    return SimpleNamespace(rc=proc.returncode, stdout=stdout, stderr=stderr, seconds=time.monotonic() - proc.started)
+    return SimpleNamespace(
+        rc=proc.returncode, stdout=stdout, stderr=stderr, seconds=time.monotonic() - proc.started
+    )
 
 
 def shown(result):
@@ -90,7 +109,7 @@ def summary_statuses(stdout):
     lines = stdout.splitlines()
     header = max(i for i, line in enumerate(lines) if line.split()[:2] == ["notebook", "status"])
     rows = {}
-    for line in lines[header + 2:]:
+    for line in lines[header + 2 :]:
         parts = line.split()
         if len(parts) >= 4 and parts[2].replace(".", "", 1).isdigit() and parts[3].isdigit():
             rows[parts[0]] = parts[1]
@@ -100,7 +119,11 @@ def summary_statuses(stdout):
 def snapshot(folder):
     """{relative path: bytes} of every file under `folder`."""
     folder = Path(folder)
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def tree(folder):
@@ -146,17 +169,25 @@ def wait_for(predicate, seconds, proc=None):
 
 
 def write_choices_notebook(folder, name):
-    cells = [new_markdown_cell(f"# Choices {name}"),
-             new_code_cell(CHOICES_NOTEBOOK, metadata={"tags": ["parameters"]}),
-             new_code_cell("print(mode, widths, lr)")]
+    cells = [
+        new_markdown_cell(f"# Choices {name}"),
+        new_code_cell(CHOICES_NOTEBOOK, metadata={"tags": ["parameters"]}),
+        new_code_cell("print(mode, widths, lr)"),
+    ]
     nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, str(Path(folder) / f"{name}.ipynb"))
 
 
 def validation_pack(nbmaker, folder, smoke="alpha:\n  n: 5\n"):
     """alpha and beta from nbfactory, gamma with choices, a list and an open interval. Never executed."""
-    pack = nbmaker.pack(folder, names=("alpha", "beta"), profiles={"smoke": smoke, "quick": "", "full": ""})
+    pack = nbmaker.pack(
+        folder, names=("alpha", "beta"), profiles={"smoke": smoke, "quick": "", "full": ""}
+    )
     write_choices_notebook(pack, "gamma")
     return pack
 
@@ -170,18 +201,33 @@ def clone(base, root):
 
 # ---------------------------------------------------------------- labs list
 
+
 def test_list_prints_every_notebook_with_its_parameters(nbmaker, tmp_path):
     pack = validation_pack(nbmaker, tmp_path / "pack")
     result = run_labs(tmp_path, pack, "list")
     assert result.rc == 0, shown(result)
     out = result.stdout
-    assert "alpha: Test notebook alpha" in out and "beta: Test notebook beta" in out and "gamma: Choices gamma" in out
-    for line in ("  profile: str = 'full'", "  n: int = 3", "  fail: bool = False", "  sleep: float = 0.0",
-                 "  out_dir: str = ''", "points to plot; an int in [1, 100]",
-                 "raise an error in the last cell; a bool", "seconds to sleep before finishing; a float in [0, 600]",
-                 "  mode: str = 'a'", "how to run; one of {a, b}",
-                 "  widths: list[int] = [4, 8]", "layer widths; a non-empty list of int, each in [1, 10]",
-                 "  lr: float = 0.1", "step size; a float in (0, 1]"):
+    assert (
+        "alpha: Test notebook alpha" in out
+        and "beta: Test notebook beta" in out
+        and "gamma: Choices gamma" in out
+    )
+    for line in (
+        "  profile: str = 'full'",
+        "  n: int = 3",
+        "  fail: bool = False",
+        "  sleep: float = 0.0",
+        "  out_dir: str = ''",
+        "points to plot; an int in [1, 100]",
+        "raise an error in the last cell; a bool",
+        "seconds to sleep before finishing; a float in [0, 600]",
+        "  mode: str = 'a'",
+        "how to run; one of {a, b}",
+        "  widths: list[int] = [4, 8]",
+        "layer widths; a non-empty list of int, each in [1, 10]",
+        "  lr: float = 0.1",
+        "step size; a float in (0, 1]",
+    ):
         assert line in out, f"{line!r} missing from labs list:\n{out}"
     assert out.count("  n: int = 3") == 2  # alpha and beta
     assert "profiles: smoke=5" in out  # alpha's smoke value
@@ -197,12 +243,27 @@ BAD_COMMAND_LINES = {
     "wrong type": (["alpha", "-p", "n=abc"], ["n must be an int in [1, 100]", "got 'abc'"]),
     "wrong type for bool": (["alpha", "-p", "fail=maybe"], ["fail must be a bool", "got 'maybe'"]),
     "out of range": (["alpha", "-p", "n=1000"], ["n must be an int in [1, 100]", "got 1000"]),
-    "below a float range": (["alpha", "-p", "sleep=-1"], ["sleep must be a float in [0, 600]", "got -1.0"]),
-    "outside an open interval": (["gamma", "-p", "lr=0"], ["lr must be a float in (0, 1]", "got 0.0"]),
+    "below a float range": (
+        ["alpha", "-p", "sleep=-1"],
+        ["sleep must be a float in [0, 600]", "got -1.0"],
+    ),
+    "outside an open interval": (
+        ["gamma", "-p", "lr=0"],
+        ["lr must be a float in (0, 1]", "got 0.0"],
+    ),
     "unknown choice": (["gamma", "-p", "mode=c"], ["mode must be one of {a, b}", "got 'c'"]),
-    "list element out of range": (["gamma", "-p", "widths=4,11"], ["widths", "each in [1, 10]", "[4, 11]"]),
-    "unknown profile": (["--profile", "huge"], ["profile must be one of {smoke, quick, full}", "got 'huge'"]),
-    "unknown backend": (["--backend", "torch"], ["backend must be one of {tensorflow, jax}", "got 'torch'"]),
+    "list element out of range": (
+        ["gamma", "-p", "widths=4,11"],
+        ["widths", "each in [1, 10]", "[4, 11]"],
+    ),
+    "unknown profile": (
+        ["--profile", "huge"],
+        ["profile must be one of {smoke, quick, full}", "got 'huge'"],
+    ),
+    "unknown backend": (
+        ["--backend", "torch"],
+        ["backend must be one of {tensorflow, jax}", "got 'torch'"],
+    ),
     "zero jobs": (["--jobs", "0"], ["--jobs must be a positive int", "got 0"]),
     "negative jobs": (["--jobs", "-2"], ["--jobs must be a positive int", "got -2"]),
     "negative timeout": (["--timeout", "-5"], ["--timeout", "-5"]),
@@ -249,8 +310,10 @@ BAD_PROFILES = {
     "float where an int is expected": ("beta:\n  n: 2.5\n", ["n must be an int", "got 2.5"]),
     "unknown choice": ("gamma:\n  mode: c\n", ["mode must be one of {a, b}", "got 'c'"]),
     "bad list element": ("gamma:\n  widths: [1, 0]\n", ["widths", "each in [1, 10]", "[1, 0]"]),
-    "unknown parameter": ("alpha:\n  bogus: 1\n", ["profile 'smoke'", "alpha", "unknown parameter 'bogus'",
-                                                     "allowed:"]),
+    "unknown parameter": (
+        "alpha:\n  bogus: 1\n",
+        ["profile 'smoke'", "alpha", "unknown parameter 'bogus'", "allowed:"],
+    ),
     "unknown notebook": ("zeta:\n  n: 3\n", ["profile 'smoke'", "'zeta'"]),
     "not a mapping": ("- alpha\n- beta\n", ["smoke.yaml", "must map notebook names"]),
 }
@@ -262,7 +325,9 @@ MALFORMED_PROFILES = {
 
 
 @pytest.mark.parametrize("case", list(BAD_PROFILES))
-def test_bad_profile_values_exit_2_name_the_value_and_write_nothing(nbmaker, case, tmp_path, capsys):
+def test_bad_profile_values_exit_2_name_the_value_and_write_nothing(
+    nbmaker, case, tmp_path, capsys
+):
     text, pieces = BAD_PROFILES[case]
     pack = validation_pack(nbmaker, tmp_path / "pack", smoke=text)
     out = tmp_path / "out"
@@ -287,24 +352,39 @@ def test_malformed_profile_file_is_a_usage_error(nbmaker, case, tmp_path, capsys
 
 
 def test_command_line_values_override_profile_values(vpack):
-    job, = runner.plan(["alpha"], "smoke", [], vpack)
+    (job,) = runner.plan(["alpha"], "smoke", [], vpack)
     assert job.params == {"n": 5, "profile": "smoke"}
-    job, = runner.plan(["alpha"], "smoke", ["n=7", "fail=yes"], vpack)
+    (job,) = runner.plan(["alpha"], "smoke", ["n=7", "fail=yes"], vpack)
     assert job.params == {"n": 7, "fail": True, "profile": "smoke"}
 
 
-def test_notebooks_are_named_by_unique_prefix_and_an_ambiguous_prefix_is_refused(nbmaker, tmp_path, capsys):
+def test_notebooks_are_named_by_unique_prefix_and_an_ambiguous_prefix_is_refused(
+    nbmaker, tmp_path, capsys
+):
     pack = nbmaker.pack(tmp_path / "pack", names=("01_intro", "02_init", "02_optim"))
     jobs = runner.plan(["01", "02_o", "02_init.ipynb"], "smoke", (), pack)
     assert [job.name for job in jobs] == ["01_intro", "02_optim", "02_init"]
-    rc = cli.main(["--notebooks-dir", str(pack), "run", "02", "--profile", "smoke", "--out", str(tmp_path / "out")])
+    rc = cli.main(
+        [
+            "--notebooks-dir",
+            str(pack),
+            "run",
+            "02",
+            "--profile",
+            "smoke",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "'02' is ambiguous" in err and "01_intro, 02_init, 02_optim" in err
     assert not (tmp_path / "out").exists()
 
 
 def test_labs_process_exits_2_on_a_bad_value_before_any_kernel_starts(vpack, tmp_path):
-    result = run_labs(tmp_path, vpack, "run", "alpha", "--profile", "smoke", "-p", "n=0", "--out", "out")
+    result = run_labs(
+        tmp_path, vpack, "run", "alpha", "--profile", "smoke", "-p", "n=0", "--out", "out"
+    )
     assert result.rc == 2, shown(result)
     assert result.stderr == "labs: error: n must be an int in [1, 100], got 0\n"
     assert result.stdout == ""
@@ -314,12 +394,16 @@ def test_labs_process_exits_2_on_a_bad_value_before_any_kernel_starts(vpack, tmp
 
 # ---------------------------------------------------------------- a successful run
 
+
 @pytest.fixture(scope="module")
 def base(nbmaker, tmp_path_factory):
     """alpha (n=5 from the smoke profile) and beta, run with --jobs 2 into out/."""
     root = tmp_path_factory.mktemp("base").resolve()
-    pack = nbmaker.pack(root / "pack", names=("alpha", "beta"),
-                     profiles={"smoke": "alpha:\n  n: 5\n", "quick": "", "full": ""})
+    pack = nbmaker.pack(
+        root / "pack",
+        names=("alpha", "beta"),
+        profiles={"smoke": "alpha:\n  n: 5\n", "quick": "", "full": ""},
+    )
     lib = runner.library_hash()
     result = run_labs(root, pack, "run", "--profile", "smoke", "--jobs", "2", "--out", "out")
     return SimpleNamespace(root=root, pack=pack, out=root / "out", result=result, lib=lib)
@@ -336,7 +420,13 @@ def test_run_writes_executed_notebook_figures_metrics_and_run_json_per_notebook(
     for name in ("alpha", "beta"):
         folder = base.out / name
         files = set(tree(folder))
-        assert {f"{name}.ipynb", "metrics.json", "run.json", "figures/line.png", "figures/line.pdf"} <= files
+        assert {
+            f"{name}.ipynb",
+            "metrics.json",
+            "run.json",
+            "figures/line.png",
+            "figures/line.pdf",
+        } <= files
         assert (folder / "figures" / "line.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (folder / "figures" / "line.pdf").read_bytes()[:5] == b"%PDF-"
         executed = nbformat.read(str(folder / f"{name}.ipynb"), as_version=4)
@@ -345,8 +435,10 @@ def test_run_writes_executed_notebook_figures_metrics_and_run_json_per_notebook(
         assert any("injected-parameters" in c.metadata.get("tags", []) for c in code)
         assert not any(o.output_type == "error" for c in code for o in c.outputs)
         metrics = read_json(folder / "metrics.json")
-        assert metrics["notebook"] == name and metrics["figures"][0]["files"] == ["figures/line.png",
-                                                                                   "figures/line.pdf"]
+        assert metrics["notebook"] == name and metrics["figures"][0]["files"] == [
+            "figures/line.png",
+            "figures/line.pdf",
+        ]
     assert run_folders(base.out) == ["alpha", "beta"]  # no .staging-*, .old-*, .failed
 
 
@@ -357,14 +449,19 @@ def test_run_json_records_status_fingerprint_and_outputs(base):
         assert record["status"] == "ok" and record["message"] == ""
         assert record["profile"] == "smoke" and record["backend"] == "tensorflow"
         assert re.fullmatch(r"[0-9a-f]{64}", record["fingerprint"]), record["fingerprint"]
-        assert sorted(record["outputs"]) == sorted([f"{name}.ipynb", "metrics.json", "figures/line.png",
-                                                    "figures/line.pdf"])
+        assert sorted(record["outputs"]) == sorted(
+            [f"{name}.ipynb", "metrics.json", "figures/line.png", "figures/line.pdf"]
+        )
         for output in record["outputs"]:
             assert (base.out / name / output).is_file()
-    job, = runner.plan(["alpha"], "smoke", (), base.pack)
-    with pytest.MonkeyPatch.context() as mp:  # labs_lib as it was at the run, whatever was edited since
+    (job,) = runner.plan(["alpha"], "smoke", (), base.pack)
+    with (
+        pytest.MonkeyPatch.context() as mp
+    ):  # labs_lib as it was at the run, whatever was edited since
         mp.setattr(runner, "library_hash", lambda: base.lib)
-        assert read_json(base.out / "alpha" / "run.json")["fingerprint"] == runner.fingerprint(job, "tensorflow")
+        assert read_json(base.out / "alpha" / "run.json")["fingerprint"] == runner.fingerprint(
+            job, "tensorflow"
+        )
 
 
 @notebook
@@ -373,7 +470,8 @@ def test_outputs_are_written_with_the_users_umask(base):
     wanted = 0o666 & ~current_umask()
     files = [p for p in base.out.rglob("*") if p.is_file()]
     assert files and {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {
-        p.name: oct(wanted) for p in files}
+        p.name: oct(wanted) for p in files
+    }
 
 
 def test_the_fingerprint_hashes_labs_lib_but_not_the_tooling(tmp_path, monkeypatch):
@@ -389,7 +487,9 @@ def test_the_fingerprint_hashes_labs_lib_but_not_the_tooling(tmp_path, monkeypat
     (lib / "shared" / "params.py").write_text("y = 2\n")
     assert runner.library_hash() != before
     tools = Path(runner.__file__).parent
-    assert not tools.is_relative_to(runner.PACKAGE_DIR) and not runner.PACKAGE_DIR.is_relative_to(tools)
+    assert not tools.is_relative_to(runner.PACKAGE_DIR) and not runner.PACKAGE_DIR.is_relative_to(
+        tools
+    )
 
 
 def test_the_fingerprint_changes_when_a_data_file_is_added_or_replaced(tmp_path, monkeypatch):
@@ -418,10 +518,14 @@ def test_profile_values_and_name_reach_the_notebook(base):
 def test_progress_lines_and_summary_table_on_stdout(base):
     out = base.result.stdout
     lines = out.splitlines()
-    assert lines[0].startswith("labs run: 2 notebook(s), profile smoke, backend tensorflow, output in ")
+    assert lines[0].startswith(
+        "labs run: 2 notebook(s), profile smoke, backend tensorflow, output in "
+    )
     assert lines[0].endswith(str(base.out))
     done = [line for line in lines if line.startswith("[") and " done] " in line]
-    assert any(line.startswith("[1/2 done] ") for line in done) and any(line.startswith("[2/2 done] ") for line in done)
+    assert any(line.startswith("[1/2 done] ") for line in done) and any(
+        line.startswith("[2/2 done] ") for line in done
+    )
     for name in ("alpha", "beta"):
         assert any(f"] {name}: ok in " in line for line in done), out
     header = next(line for line in lines if line.startswith("notebook"))
@@ -440,14 +544,19 @@ def test_progress_lines_and_summary_table_on_stdout(base):
 #   interrupting: alpha sleeps; SIGTERM arrives while it is in its last cell    -> root "interrupted"
 #                 (and beta's worker, started ahead, waits for its turn)
 
+
 @pytest.fixture(scope="module")
 def troubles(nbmaker, base, tmp_path_factory):
     broken_root = tmp_path_factory.mktemp("broken").resolve()
     pack, out = clone(base, broken_root)
     nbmaker.notebook(pack, "gamma")
     (pack / "profiles" / "quick.yaml").write_text("alpha:\n  fail: true\n")
-    broken = SimpleNamespace(root=broken_root, pack=pack, out=out,
-                             before={name: snapshot(out / name) for name in ("alpha", "beta")})
+    broken = SimpleNamespace(
+        root=broken_root,
+        pack=pack,
+        out=out,
+        before={name: snapshot(out / name) for name in ("alpha", "beta")},
+    )
     stop_root = tmp_path_factory.mktemp("interrupted").resolve()
     stop_pack, stop_out = clone(base, stop_root)
     interrupted = SimpleNamespace(root=stop_root, out=stop_out, before=snapshot(stop_out))
@@ -457,12 +566,46 @@ def troubles(nbmaker, base, tmp_path_factory):
         started, total = runner.cell_progress(staged[0]) if staged else (0, 0)
         return total > 0 and started == total
 
-    stopping = start_labs(stop_root, stop_pack, "run", "alpha", "beta", "--profile", "smoke", "-p", "sleep=300",
-                          "--out", "out")  # beta's worker is waiting for its turn when SIGTERM arrives
-    failing = start_labs(broken_root, pack, "run", "alpha", "gamma", "--profile", "quick", "--jobs", "1",
-                         "--out", "out")
-    hanging = start_labs(broken_root, pack, "run", "beta", "--profile", "quick", "-p", "sleep=300",
-                         "--timeout", str(HANG_TIMEOUT), "--out", "out")
+    stopping = start_labs(
+        stop_root,
+        stop_pack,
+        "run",
+        "alpha",
+        "beta",
+        "--profile",
+        "smoke",
+        "-p",
+        "sleep=300",
+        "--out",
+        "out",
+    )  # beta's worker is waiting for its turn when SIGTERM arrives
+    failing = start_labs(
+        broken_root,
+        pack,
+        "run",
+        "alpha",
+        "gamma",
+        "--profile",
+        "quick",
+        "--jobs",
+        "1",
+        "--out",
+        "out",
+    )
+    hanging = start_labs(
+        broken_root,
+        pack,
+        "run",
+        "beta",
+        "--profile",
+        "quick",
+        "-p",
+        "sleep=300",
+        "--timeout",
+        str(HANG_TIMEOUT),
+        "--out",
+        "out",
+    )
     try:
         interrupted.reached = wait_for(sleeping, 150, stopping)
         time.sleep(0.5)
@@ -494,7 +637,9 @@ def interrupted(troubles):
 
 @notebook
 def test_failing_notebook_does_not_stop_the_others(broken):
-    assert summary_statuses(broken.fail.stdout) == {"alpha": "failed", "gamma": "ok"}, shown(broken.fail)
+    assert summary_statuses(broken.fail.stdout) == {"alpha": "failed", "gamma": "ok"}, shown(
+        broken.fail
+    )
     assert read_json(broken.out / "gamma" / "run.json")["status"] == "ok"
     assert (broken.out / "gamma" / "metrics.json").is_file()
 
@@ -504,9 +649,17 @@ def test_failed_notebook_is_kept_in_dot_failed_with_partial_notebook_and_error(b
     folder = broken.out / "alpha.failed"
     record = read_json(folder / "run.json")
     assert record["status"] == "failed"
-    assert "RuntimeError" in record["message"] and "deliberate failure in alpha" in record["message"]
+    assert (
+        "RuntimeError" in record["message"] and "deliberate failure in alpha" in record["message"]
+    )
     executed = nbformat.read(str(folder / "alpha.ipynb"), as_version=4)
-    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    errors = [
+        o
+        for c in executed.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
     assert errors and errors[0].evalue == "deliberate failure in alpha"
     assert "alpha.ipynb" in record["outputs"] and "metrics.json" not in record["outputs"]
     assert not (folder / "metrics.json").exists()
@@ -554,7 +707,10 @@ def test_failed_and_timed_out_runs_leave_no_staging_folders(broken):
 def test_sigterm_exits_130(interrupted):
     assert interrupted.reached, shown(interrupted.result)
     assert interrupted.result.rc == 130, shown(interrupted.result)
-    assert summary_statuses(interrupted.result.stdout) == {"alpha": "interrupted", "beta": "interrupted"}
+    assert summary_statuses(interrupted.result.stdout) == {
+        "alpha": "interrupted",
+        "beta": "interrupted",
+    }
 
 
 @notebook
@@ -571,8 +727,12 @@ def test_sigterm_leaves_no_staging_folder(interrupted):
 
 @notebook
 def test_sigterm_stops_papermill_the_kernel_and_the_worker_waiting_its_turn(interrupted):
-    assert any("ipykernel" in p for p in interrupted.during), interrupted.during  # the check can see a kernel
-    assert any("labs_tools.worker" in p and "beta.ipynb" in p for p in interrupted.during), interrupted.during
+    assert any("ipykernel" in p for p in interrupted.during), (
+        interrupted.during
+    )  # the check can see a kernel
+    assert any("labs_tools.worker" in p and "beta.ipynb" in p for p in interrupted.during), (
+        interrupted.during
+    )
     assert interrupted.leftovers == []
     assert interrupted.children == []
 
@@ -582,14 +742,26 @@ def test_sigterm_stops_papermill_the_kernel_and_the_worker_waiting_its_turn(inte
 # the base run: the project's own files may be edited while the suite runs, which rightly invalidates every
 # fingerprint and would make "unchanged" runs re-run.
 
+
 def fresh(pack, out, name, backend, overrides=()):
-    job, = runner.plan([name], "smoke", overrides, pack)
+    (job,) = runner.plan([name], "smoke", overrides, pack)
     return runner.up_to_date(job, runner.RunOptions(profile="smoke", backend=backend, out=out))
 
 
 def labs_in_process(pack, out, *args):
-    parsed = cli.build_parser().parse_args(["--notebooks-dir", str(pack), "run", "--profile", "smoke", "--resume",
-                                            *args, "--out", str(out)])
+    parsed = cli.build_parser().parse_args(
+        [
+            "--notebooks-dir",
+            str(pack),
+            "run",
+            "--profile",
+            "smoke",
+            "--resume",
+            *args,
+            "--out",
+            str(out),
+        ]
+    )
     buf = io.StringIO()
     return SimpleNamespace(rc=cli.cmd_run(parsed, out=buf), stdout=buf.getvalue(), stderr="")
 
@@ -598,12 +770,21 @@ def labs_in_process(pack, out, *args):
 def resumed(base, tmp_path_factory):
     root = tmp_path_factory.mktemp("resume").resolve()
     pack, out = clone(base, root)
-    r = SimpleNamespace(pack=pack, out=out, before=snapshot(out), ready={},
-                        fingerprints={name: read_json(out / name / "run.json")["fingerprint"] for name in ("alpha", "beta")})
+    r = SimpleNamespace(
+        pack=pack,
+        out=out,
+        before=snapshot(out),
+        ready={},
+        fingerprints={
+            name: read_json(out / name / "run.json")["fingerprint"] for name in ("alpha", "beta")
+        },
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(runner, "library_hash", lambda: base.lib)
-        r.base_fresh = all(r.fingerprints[job.name] == runner.fingerprint(job, "tensorflow")
-                           for job in runner.plan([], "smoke", (), pack))
+        r.base_fresh = all(
+            r.fingerprints[job.name] == runner.fingerprint(job, "tensorflow")
+            for job in runner.plan([], "smoke", (), pack)
+        )
         # 1. nothing changed
         r.unchanged = labs_in_process(pack, out, "--backend", "tensorflow")
         r.after_unchanged = snapshot(out)
@@ -624,7 +805,9 @@ def resumed(base, tmp_path_factory):
 
 def require_base_fingerprints(resumed):
     if not resumed.base_fresh:
-        pytest.skip("labs_lib's source changed while the base run was executing; its fingerprints are stale")
+        pytest.skip(
+            "labs_lib's source changed while the base run was executing; its fingerprints are stale"
+        )
 
 
 @notebook
@@ -632,7 +815,10 @@ def test_resume_skips_notebooks_whose_outputs_are_complete_and_inputs_unchanged(
     require_base_fingerprints(resumed)
     assert resumed.unchanged.rc == 0, shown(resumed.unchanged)
     assert summary_statuses(resumed.unchanged.stdout) == {"alpha": "skipped", "beta": "skipped"}
-    assert "[2/2 done] " in resumed.unchanged.stdout and "outputs up to date" in resumed.unchanged.stdout
+    assert (
+        "[2/2 done] " in resumed.unchanged.stdout
+        and "outputs up to date" in resumed.unchanged.stdout
+    )
     assert resumed.after_unchanged == resumed.before
 
 
@@ -680,7 +866,19 @@ def test_resume_leaves_no_staging_folders(resumed):
 
 def test_timeout_nan_is_refused(tmp_path, vpack):
     out = tmp_path / "out"
-    code = cli.main(["--notebooks-dir", str(vpack), "run", "--profile", "smoke", "--timeout", "nan", "--out", str(out)])
+    code = cli.main(
+        [
+            "--notebooks-dir",
+            str(vpack),
+            "run",
+            "--profile",
+            "smoke",
+            "--timeout",
+            "nan",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 2 and not out.exists()
 
 
@@ -693,6 +891,7 @@ def test_empty_notebooks_folder_is_a_usage_error(tmp_path, capsys):
 
 # ---------------------------------------------------------------- notebooks that need a backend
 
+
 def requires_pack(nbmaker, folder):
     """A pack whose `tfonly` notebook declares labs.requires = ["tensorflow"] and `plain` does not."""
     pack = nbmaker.pack(folder, names=("plain",))
@@ -703,16 +902,18 @@ def requires_pack(nbmaker, folder):
 def test_list_shows_a_notebooks_backend_requirement(nbmaker, tmp_path):
     pack = requires_pack(nbmaker, tmp_path / "pack")
     out = run_labs(tmp_path, pack, "list").stdout
-    block = out[out.index("tfonly:"):]
+    block = out[out.index("tfonly:") :]
     assert "requires: the tensorflow backend" in block
-    assert "requires:" not in out[out.index("plain:"):out.index("tfonly:")]
+    assert "requires:" not in out[out.index("plain:") : out.index("tfonly:")]
 
 
 @notebook
 @pytest.mark.skipif(not HAVE_JAX, reason="jax is not installed (pip install -e '.[jax]')")
 def test_a_tensorflow_notebook_is_skipped_with_its_reason_under_jax(nbmaker, tmp_path):
     pack, out = requires_pack(nbmaker, tmp_path / "pack"), tmp_path / "out"
-    result = run_labs(tmp_path, pack, "run", "--profile", "smoke", "--backend", "jax", "--out", str(out))
+    result = run_labs(
+        tmp_path, pack, "run", "--profile", "smoke", "--backend", "jax", "--out", str(out)
+    )
     assert result.rc == 0, shown(result)
     assert summary_statuses(result.stdout) == {"plain": "ok", "tfonly": "skipped"}
     assert "tfonly: skipped in 0.0 s - needs the tensorflow backend" in result.stdout
@@ -724,14 +925,19 @@ def test_unmet_says_why_and_is_empty_when_the_requirement_holds(tmp_path, monkey
     assert runner.unmet(job, "tensorflow") == ""
     assert "this run uses jax" in runner.unmet(job, "jax")
     monkeypatch.setattr(runner.importlib.util, "find_spec", lambda name: None)
-    assert runner.unmet(job, "tensorflow") == "needs tensorflow, which is not installed in this environment"
+    assert (
+        runner.unmet(job, "tensorflow")
+        == "needs tensorflow, which is not installed in this environment"
+    )
     assert runner.unmet(runner.Job("plain", tmp_path / "y.ipynb", {}), "jax") == ""
 
 
 def test_an_unknown_requirement_is_a_usage_error(nbmaker, tmp_path):
     pack = nbmaker.pack(tmp_path / "pack", names=())
     nbmaker.notebook(pack, "odd", requires=("torch",))
-    with pytest.raises(runner.UsageError, match="labs.requires may name {tensorflow, jax}, got 'torch'"):
+    with pytest.raises(
+        runner.UsageError, match="labs.requires may name {tensorflow, jax}, got 'torch'"
+    ):
         runner.requirements(pack / "odd.ipynb")
 
 
@@ -743,26 +949,34 @@ def test_every_shipped_profile_plans_every_notebook(profile):
 
 # ---------------------------------------------------------------- warm starts
 
-WHEN_CELLS = ['''import os, sys, time
+WHEN_CELLS = [
+    """import os, sys, time
 import psutil
 kernel_started = psutil.Process().create_time()
-preloaded = sorted(m for m in ("pandas", "labs_lib.reporting") if m in sys.modules)''',
-              '''import pandas as pd
+preloaded = sorted(m for m in ("pandas", "labs_lib.reporting") if m in sys.modules)""",
+    """import pandas as pd
 from labs_lib.reporting import Report
 report = Report("{name}", dict(profile=profile, sleep=sleep), out_dir)
 time.sleep(sleep)
 report.record(kernel_started=kernel_started, preloaded=preloaded, kernel_pid=os.getpid(), finished=time.time())
-report.save()''']
+report.save()""",
+]
 
 
 def write_when_notebook(folder, name):
     """A notebook that records when its kernel process started, which modules it found imported, and its end."""
-    params = 'profile: str = "full"  # profile label; in {smoke, quick, full, custom}\n' \
-             'sleep: float = 0.0  # seconds to sleep; in [0, 60]\nout_dir: str = ""  # output folder'
+    params = (
+        'profile: str = "full"  # profile label; in {smoke, quick, full, custom}\n'
+        'sleep: float = 0.0  # seconds to sleep; in [0, 60]\nout_dir: str = ""  # output folder'
+    )
     cells = [new_code_cell(params, metadata={"tags": ["parameters"]})]
     cells += [new_code_cell(code.format(name=name)) for code in WHEN_CELLS]
     nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, str(Path(folder) / f"{name}.ipynb"))
 
 
@@ -778,16 +992,23 @@ def warm_and_cold(nbmaker, tmp_path_factory):
     for mode, options in (("warm", []), ("cold", ["--no-warm-start"])):
         result = run_labs(root, pack, "run", "--profile", "smoke", "--out", f"out-{mode}", *options)
         assert result.rc == 0, shown(result)
-        runs[mode] = {name: read_json(root / f"out-{mode}" / name / "metrics.json")["values"]
-                      for name in ("first", "second", "third")}
+        runs[mode] = {
+            name: read_json(root / f"out-{mode}" / name / "metrics.json")["values"]
+            for name in ("first", "second", "third")
+        }
     return runs
 
 
 @notebook
 def test_warm_start_starts_the_next_kernel_and_its_imports_while_a_notebook_runs(warm_and_cold):
     run = warm_and_cold["warm"]
-    assert run["second"]["kernel_started"] < run["first"]["finished"] - 2  # started while `first` slept
-    assert run["second"]["preloaded"] == ["labs_lib.reporting", "pandas"]  # the notebook's own imports, done ahead
+    assert (
+        run["second"]["kernel_started"] < run["first"]["finished"] - 2
+    )  # started while `first` slept
+    assert run["second"]["preloaded"] == [
+        "labs_lib.reporting",
+        "pandas",
+    ]  # the notebook's own imports, done ahead
     assert run["third"]["kernel_started"] < run["second"]["finished"] - 1
     assert len({r["kernel_pid"] for r in run.values()}) == 3  # still one kernel per notebook
 
@@ -801,14 +1022,26 @@ def test_no_warm_start_starts_each_kernel_at_its_turn_with_nothing_imported(warm
 
 
 def test_imports_of_lists_a_notebooks_top_level_imports_and_skips_cells_with_magics(tmp_path):
-    cells = [new_code_cell("import numpy as np, json\nfrom labs_lib import data, plots\nx = 1"),
-             new_code_cell("%matplotlib inline\nimport never_seen"), new_markdown_cell("import not_code"),
-             new_code_cell("def f():\n    import inside_a_function\nfrom . import relative")]
+    cells = [
+        new_code_cell("import numpy as np, json\nfrom labs_lib import data, plots\nx = 1"),
+        new_code_cell("%matplotlib inline\nimport never_seen"),
+        new_markdown_cell("import not_code"),
+        new_code_cell("def f():\n    import inside_a_function\nfrom . import relative"),
+    ]
     nbformat.write(new_notebook(cells=cells), str(tmp_path / "nb.ipynb"))
-    assert worker.imports_of(tmp_path / "nb.ipynb") == ["numpy", "json", "labs_lib", "labs_lib.data", "labs_lib.plots"]
+    assert worker.imports_of(tmp_path / "nb.ipynb") == [
+        "numpy",
+        "json",
+        "labs_lib",
+        "labs_lib.data",
+        "labs_lib.plots",
+    ]
 
 
 def test_warm_up_code_imports_without_binding_names_and_ignores_a_missing_module():
     namespace = {}
-    exec(worker.WARM_UP.format(names=["json", "no_such_module_here", "labs_lib.shared.files"]), namespace)
+    exec(
+        worker.WARM_UP.format(names=["json", "no_such_module_here", "labs_lib.shared.files"]),
+        namespace,
+    )
     assert set(namespace) == {"__builtins__"} and "labs_lib.shared.files" in sys.modules

@@ -1,4 +1,5 @@
 """Training helpers: history shape, reproducibility, evaluation."""
+
 import dataclasses
 
 import keras
@@ -16,7 +17,9 @@ def tiny():
 
 def train(ds, seed, epochs=2, init="he_normal"):
     training.set_seed(seed)
-    net = training.compile_classifier(models.mlp(ds.x_train.shape[1:], (16,), kernel_initializer=init, seed=seed))
+    net = training.compile_classifier(
+        models.mlp(ds.x_train.shape[1:], (16,), kernel_initializer=init, seed=seed)
+    )
     return net, training.fit(net, ds, epochs=epochs, batch_size=64, label="t")
 
 
@@ -72,11 +75,27 @@ def test_zero_initialized_network_stays_at_ln10_and_symmetric(tiny):
 
 
 def test_final_metrics_reads_the_last_epoch_and_the_gap():
-    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.5, 0.2], "accuracy": [0.5, 0.7, 0.9],
-                            "val_loss": [1.1, 0.6, 0.7], "val_accuracy": [0.4, 0.6, 0.65], "seconds": [1.0, 1.0, 1.5]})
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "loss": [1.0, 0.5, 0.2],
+            "accuracy": [0.5, 0.7, 0.9],
+            "val_loss": [1.1, 0.6, 0.7],
+            "val_accuracy": [0.4, 0.6, 0.65],
+            "seconds": [1.0, 1.0, 1.5],
+        }
+    )
     row = training.final_metrics(history)
-    assert row == {"train_loss": 0.2, "train_accuracy": 0.9, "val_loss": 0.7, "val_accuracy": 0.65, "gap": pytest.approx(0.5),
-                   "best_val_epoch": 2, "epochs": 3, "seconds": 3.5}
+    assert row == {
+        "train_loss": 0.2,
+        "train_accuracy": 0.9,
+        "val_loss": 0.7,
+        "val_accuracy": 0.65,
+        "gap": pytest.approx(0.5),
+        "best_val_epoch": 2,
+        "epochs": 3,
+        "seconds": 3.5,
+    }
 
 
 def test_soft_targets_train_with_categorical_cross_entropy(tiny):
@@ -85,22 +104,34 @@ def test_soft_targets_train_with_categorical_cross_entropy(tiny):
     training.set_seed(0)
     net = training.compile_classifier(models.mlp(tiny.x_train.shape[1:], (8,)), soft_targets=True)
     history = training.fit(net, soft, epochs=1, batch_size=64)
-    assert np.isfinite(history.loss.iloc[0]) and type(net.loss).__name__ == "CategoricalCrossentropy"
+    assert (
+        np.isfinite(history.loss.iloc[0]) and type(net.loss).__name__ == "CategoricalCrossentropy"
+    )
     # exact one-hot targets give the same loss as integer labels with the sparse loss
     training.set_seed(0)
     sparse = training.compile_classifier(models.mlp(tiny.x_train.shape[1:], (8,)))
     assert type(sparse.loss).__name__ == "SparseCategoricalCrossentropy"
-    assert training.fit(sparse, tiny, epochs=1, batch_size=64).loss.iloc[0] == pytest.approx(history.loss.iloc[0], rel=1e-5)
+    assert training.fit(sparse, tiny, epochs=1, batch_size=64).loss.iloc[0] == pytest.approx(
+        history.loss.iloc[0], rel=1e-5
+    )
 
 
 def test_loss_is_the_cross_entropy_without_the_weight_penalty(tiny):
     training.set_seed(0)
-    net = training.compile_classifier(models.mlp(tiny.x_train.shape[1:], (8,), penalty="l2", strength=0.1))
+    net = training.compile_classifier(
+        models.mlp(tiny.x_train.shape[1:], (8,), penalty="l2", strength=0.1)
+    )
     history = training.fit(net, tiny, epochs=1, batch_size=64)
-    assert (history.objective > history.loss).all() and (history.val_objective > history.val_loss).all()
+    assert (history.objective > history.loss).all() and (
+        history.val_objective > history.val_loss
+    ).all()
     penalty = float(sum(keras.ops.convert_to_numpy(v) for v in net.losses))
-    assert history.val_objective.iloc[0] - history.val_loss.iloc[0] == pytest.approx(penalty, rel=1e-3)
-    assert training.evaluate(net, tiny.x_val, tiny.y_val)["loss"] == pytest.approx(history.val_loss.iloc[0], rel=1e-5)
+    assert history.val_objective.iloc[0] - history.val_loss.iloc[0] == pytest.approx(
+        penalty, rel=1e-3
+    )
+    assert training.evaluate(net, tiny.x_val, tiny.y_val)["loss"] == pytest.approx(
+        history.val_loss.iloc[0], rel=1e-5
+    )
 
 
 def test_validation_callback_logs_what_keras_validation_data_logs(tiny):
@@ -108,25 +139,52 @@ def test_validation_callback_logs_what_keras_validation_data_logs(tiny):
     logged = {}
     for way in ("keras", "labs_lib"):
         training.set_seed(0)
-        net = training.compile_classifier(models.mlp(tiny.x_train.shape[1:], (16, 8), **config), steps_per_execution=4)
+        net = training.compile_classifier(
+            models.mlp(tiny.x_train.shape[1:], (16, 8), **config), steps_per_execution=4
+        )
         if way == "keras":
-            history = net.fit(tiny.x_train, tiny.y_train, validation_data=(tiny.x_val, tiny.y_val), epochs=3, batch_size=32, verbose=0)
+            history = net.fit(
+                tiny.x_train,
+                tiny.y_train,
+                validation_data=(tiny.x_val, tiny.y_val),
+                epochs=3,
+                batch_size=32,
+                verbose=0,
+            )
         else:
-            history = net.fit(tiny.x_train, tiny.y_train, callbacks=[training.Validation(tiny.x_val, tiny.y_val)], epochs=3,
-                              batch_size=32, verbose=0)
+            history = net.fit(
+                tiny.x_train,
+                tiny.y_train,
+                callbacks=[training.Validation(tiny.x_val, tiny.y_val)],
+                epochs=3,
+                batch_size=32,
+                verbose=0,
+            )
         logged[way] = {k: np.array(v) for k, v in history.history.items() if k.startswith("val_")}
-    assert sorted(logged["labs_lib"]) == sorted(logged["keras"]) == ["val_accuracy", "val_cross_entropy", "val_loss"]
+    assert (
+        sorted(logged["labs_lib"])
+        == sorted(logged["keras"])
+        == ["val_accuracy", "val_cross_entropy", "val_loss"]
+    )
     for key, values in logged["keras"].items():
         np.testing.assert_allclose(logged["labs_lib"][key], values, rtol=1e-5, err_msg=key)
 
 
 def test_predict_logits_equals_keras_predict_for_one_and_for_side_by_side_outputs(tiny):
     net = models.mlp(tiny.x_train.shape[1:], (8,), seed=0, name="a")
-    np.testing.assert_allclose(training.predict_logits(net, tiny.x_val, batch_size=7), net.predict(tiny.x_val, verbose=0),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        training.predict_logits(net, tiny.x_val, batch_size=7),
+        net.predict(tiny.x_val, verbose=0),
+        rtol=1e-6,
+        atol=1e-6,
+    )
     side = models.side_by_side([net, models.mlp(tiny.x_train.shape[1:], (4,), seed=1, name="b")])
     outputs = training.predict_logits(side, tiny.x_val, batch_size=30)
-    assert isinstance(outputs, list) and len(outputs) == 2 and outputs[0].shape == (len(tiny.x_val), 10)
+    assert (
+        isinstance(outputs, list)
+        and len(outputs) == 2
+        and outputs[0].shape == (len(tiny.x_val), 10)
+    )
     for mine, keras_out in zip(outputs, side.predict(tiny.x_val, verbose=0)):
         np.testing.assert_allclose(mine, keras_out, rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="x must hold at least one example, got 0"):
@@ -136,18 +194,29 @@ def test_predict_logits_equals_keras_predict_for_one_and_for_side_by_side_output
 def test_logit_metrics_of_one_hot_targets_equal_those_of_integer_labels():
     rng = np.random.default_rng(0)
     logits, labels = rng.normal(size=(50, 10)) * 3, rng.integers(0, 10, 50)
-    assert training.logit_metrics(np.eye(10)[labels], logits) == pytest.approx(training.logit_metrics(labels, logits))
+    assert training.logit_metrics(np.eye(10)[labels], logits) == pytest.approx(
+        training.logit_metrics(labels, logits)
+    )
 
 
 def test_final_metrics_of_a_diverged_run_reports_nan_and_no_best_epoch():
     nan = float("nan")
-    history = pd.DataFrame({"epoch": [1, 2], "loss": [2.0, nan], "accuracy": [0.1, 0.1], "val_loss": [nan, nan],
-                            "val_accuracy": [0.1, 0.1], "seconds": [1.0, 1.0]})
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "loss": [2.0, nan],
+            "accuracy": [0.1, 0.1],
+            "val_loss": [nan, nan],
+            "val_accuracy": [0.1, 0.1],
+            "seconds": [1.0, 1.0],
+        }
+    )
     row = training.final_metrics(history)
     assert np.isnan(row["train_loss"]) and np.isnan(row["gap"]) and row["best_val_epoch"] is None
 
 
 # ---------------------------------------------------------------- early stopping and mid-run evaluation
+
 
 def plateau_stop(values, min_delta, patience):
     """Index of the value at which Plateau says stop, or None."""
@@ -156,9 +225,14 @@ def plateau_stop(values, min_delta, patience):
 
 
 def test_plateau_stops_after_patience_values_without_a_min_delta_improvement():
-    assert plateau_stop([1.0] * 10, min_delta=1e-5, patience=3) == 3  # first value is the best; 3 more fail
+    assert (
+        plateau_stop([1.0] * 10, min_delta=1e-5, patience=3) == 3
+    )  # first value is the best; 3 more fail
     assert plateau_stop([1.0, 0.995, 0.991, 0.992, 0.5], min_delta=0.01, patience=3) == 3
-    assert plateau_stop([1.0, 0.995, 0.989, 0.992, 0.99, 0.975, 0.97], min_delta=0.01, patience=3) is None  # 0.989, 0.975 reset
+    assert (
+        plateau_stop([1.0, 0.995, 0.989, 0.992, 0.99, 0.975, 0.97], min_delta=0.01, patience=3)
+        is None
+    )  # 0.989, 0.975 reset
 
 
 def test_plateau_never_stops_while_every_value_improves_by_min_delta():
@@ -166,7 +240,9 @@ def test_plateau_never_stops_while_every_value_improves_by_min_delta():
 
 
 def test_plateau_counts_small_improvements_that_add_up_to_min_delta_over_the_best():
-    creep = [1.0 - 0.004 * i for i in range(50)]  # 0.004 per value, min_delta 0.01: the best moves every 3rd value
+    creep = [
+        1.0 - 0.004 * i for i in range(50)
+    ]  # 0.004 per value, min_delta 0.01: the best moves every 3rd value
     assert plateau_stop(creep, min_delta=0.01, patience=3) is None
     assert plateau_stop(creep, min_delta=0.01, patience=2) == 2
 
@@ -190,13 +266,19 @@ def early_stopping_fit(ds, lr, patience, check_every=4, epochs=3, spe=1):
     training.set_seed(0)
     net = models.mlp(ds.x_train.shape[1:], (16,), seed=0)
     training.compile_classifier(net, lr, steps_per_execution=spe, optimizer="sgd")
-    stopper = training.EarlyStopping(ds.x_val, ds.y_val, min_delta=1e-5, patience=patience, check_every=check_every)
-    history = training.fit(net, ds, epochs=epochs, batch_size=20, callbacks=[stopper])  # 20 steps per epoch
+    stopper = training.EarlyStopping(
+        ds.x_val, ds.y_val, min_delta=1e-5, patience=patience, check_every=check_every
+    )
+    history = training.fit(
+        net, ds, epochs=epochs, batch_size=20, callbacks=[stopper]
+    )  # 20 steps per epoch
     return stopper, history
 
 
 def test_early_stopping_stops_exactly_when_the_validation_loss_stops_improving(tiny):
-    stopper, history = early_stopping_fit(tiny, lr=1e-12, patience=3)  # weights frozen: the loss never improves
+    stopper, history = early_stopping_fit(
+        tiny, lr=1e-12, patience=3
+    )  # weights frozen: the loss never improves
     assert list(stopper.checks.step) == [4, 8, 12, 16]
     assert stopper.stopped_step == 16 and len(history) == 1
     assert stopper.checks.val_loss.nunique() == 1
@@ -206,12 +288,16 @@ def test_early_stopping_does_not_stop_while_the_validation_loss_improves(tiny):
     stopper, history = early_stopping_fit(tiny, lr=0.05, patience=3)
     improvements = -np.diff(stopper.checks.val_loss)
     assert stopper.stopped_step is None and len(history) == 3 and len(stopper.checks) == 15
-    assert (np.convolve(improvements >= 1e-5, np.ones(3), "valid") > 0).all()  # never 3 failures in a row
+    assert (
+        np.convolve(improvements >= 1e-5, np.ones(3), "valid") > 0
+    ).all()  # never 3 failures in a row
 
 
 def test_early_stopping_checks_at_execution_boundaries_with_steps_per_execution(tiny):
     stopper, _ = early_stopping_fit(tiny, lr=1e-12, patience=2, check_every=8, spe=4)
-    assert list(stopper.checks.step) == [8, 16, 24] and stopper.stopped_step == 24  # crosses into epoch 2
+    assert (
+        list(stopper.checks.step) == [8, 16, 24] and stopper.stopped_step == 24
+    )  # crosses into epoch 2
 
 
 def test_evaluating_at_epoch_e_of_a_long_run_equals_an_e_epoch_run(tiny):
@@ -221,6 +307,7 @@ def test_evaluating_at_epoch_e_of_a_long_run_equals_an_e_epoch_run(tiny):
         at = training.EvaluateAtEpochs(tiny.x_test, tiny.y_test, epochs=[1, epochs])
         training.fit(net, tiny, epochs=epochs, batch_size=64, callbacks=[at])
         return at, net
+
     long_run = run(3)[0]
     short_at, short_net = run(1)
     assert set(long_run.results) == {1, 3}
@@ -238,8 +325,13 @@ def test_execution_steps_divide_the_checking_interval():
 
 # ---------------------------------------------------------------- several nets trained side by side
 
-SIDE_CONFIGS = [dict(penalty="l2", strength=0.01), dict(penalty="l2", strength=0.04, batch_norm="scratch"),
-                dict(batch_norm=True), dict(dropout=0.3, penalty="l1", strength=0.001), dict(input_noise_variance=0.1)]
+SIDE_CONFIGS = [
+    dict(penalty="l2", strength=0.01),
+    dict(penalty="l2", strength=0.04, batch_norm="scratch"),
+    dict(batch_norm=True),
+    dict(dropout=0.3, penalty="l1", strength=0.001),
+    dict(input_noise_variance=0.1),
+]
 
 
 def side_net(ds, i, config):
@@ -255,27 +347,46 @@ def test_side_by_side_training_equals_separate_runs(tiny):
     assert list(together) == [f"net_{i}" for i in range(len(SIDE_CONFIGS))]
     for i, config in enumerate(SIDE_CONFIGS):
         training.set_seed(0)
-        alone = training.compile_classifier(side_net(tiny, i, config), 0.05, optimizer="sgd", steps_per_execution=4)
+        alone = training.compile_classifier(
+            side_net(tiny, i, config), 0.05, optimizer="sgd", steps_per_execution=4
+        )
         history = training.fit(alone, tiny, epochs=2, batch_size=32)
         columns = ["loss", "accuracy", "val_loss", "val_accuracy"]
-        np.testing.assert_allclose(together[f"net_{i}"][columns], history[columns], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            together[f"net_{i}"][columns], history[columns], rtol=1e-4, atol=1e-5
+        )
         direct = training.evaluate(alone, tiny.x_test, tiny.y_test)
         assert at.results[2][f"net_{i}"]["accuracy"] == pytest.approx(direct["accuracy"])
         assert at.results[2][f"net_{i}"]["loss"] == pytest.approx(direct["loss"], rel=1e-4)
-        for w_together, w_alone in zip(model.get_layer(f"net_{i}").get_weights(), alone.get_weights()):
+        for w_together, w_alone in zip(
+            model.get_layer(f"net_{i}").get_weights(), alone.get_weights()
+        ):
             np.testing.assert_allclose(w_together, w_alone, rtol=1e-4, atol=1e-5)
 
 
 def test_side_by_side_nets_learn_their_own_labels_as_separate_runs_would(tiny):
     shuffled = data.shuffled_labels(tiny.y_train, seed=3)
     training.set_seed(0)
-    model = training.compile_classifier(models.side_by_side([side_net(tiny, 0, {}), side_net(tiny, 1, {})]), 0.01)
-    together = training.fit_side_by_side(model, tiny, epochs=2, batch_size=32, y_train={"net_1": shuffled})
+    model = training.compile_classifier(
+        models.side_by_side([side_net(tiny, 0, {}), side_net(tiny, 1, {})]), 0.01
+    )
+    together = training.fit_side_by_side(
+        model, tiny, epochs=2, batch_size=32, y_train={"net_1": shuffled}
+    )
     for name, ds in (("net_0", tiny), ("net_1", dataclasses.replace(tiny, y_train=shuffled))):
         training.set_seed(0)
-        alone = training.fit(training.compile_classifier(side_net(tiny, int(name[-1]), {}), 0.01), ds, epochs=2, batch_size=32)
-        np.testing.assert_allclose(together[name][["loss", "val_loss"]], alone[["loss", "val_loss"]], rtol=1e-4, atol=1e-5)
-    with pytest.raises(ValueError, match=r"y_train names nets \['net_9'\] that the model does not have"):
+        alone = training.fit(
+            training.compile_classifier(side_net(tiny, int(name[-1]), {}), 0.01),
+            ds,
+            epochs=2,
+            batch_size=32,
+        )
+        np.testing.assert_allclose(
+            together[name][["loss", "val_loss"]], alone[["loss", "val_loss"]], rtol=1e-4, atol=1e-5
+        )
+    with pytest.raises(
+        ValueError, match=r"y_train names nets \['net_9'\] that the model does not have"
+    ):
         training.fit_side_by_side(model, tiny, epochs=1, batch_size=32, y_train={"net_9": shuffled})
 
 
@@ -284,7 +395,9 @@ def test_side_by_side_of_one_net_equals_its_separate_run(tiny):
     model = training.compile_classifier(models.side_by_side([side_net(tiny, 0, {})]), 0.01)
     together = training.fit_side_by_side(model, tiny, epochs=2, batch_size=32)
     training.set_seed(0)
-    alone = training.fit(training.compile_classifier(side_net(tiny, 0, {}), 0.01), tiny, epochs=2, batch_size=32)
+    alone = training.fit(
+        training.compile_classifier(side_net(tiny, 0, {}), 0.01), tiny, epochs=2, batch_size=32
+    )
     columns = ["loss", "accuracy", "val_loss", "val_accuracy"]
     np.testing.assert_allclose(together["net_0"][columns], alone[columns], rtol=1e-5, atol=1e-6)
 
@@ -298,7 +411,9 @@ def test_side_by_side_refuses_duplicate_names_and_mixed_inputs(tiny):
 
 
 def test_side_by_side_log_lists_validation_accuracies_in_the_models_output_order(tiny, capsys):
-    nets = [models.mlp(tiny.x_train.shape[1:], (w,), seed=w, name=f"width_{w}") for w in (2, 12, 3)]  # names sort 12, 2, 3
+    nets = [
+        models.mlp(tiny.x_train.shape[1:], (w,), seed=w, name=f"width_{w}") for w in (2, 12, 3)
+    ]  # names sort 12, 2, 3
     model = training.compile_classifier(models.side_by_side(nets), 0.01)
     histories = training.fit_side_by_side(model, tiny, epochs=1, batch_size=64, label="widths")
     shown = capsys.readouterr().out.split("val_accuracy ")[1].split("  (")[0].split(" / ")
@@ -308,6 +423,7 @@ def test_side_by_side_log_lists_validation_accuracies_in_the_models_output_order
 def test_tensorboard_logs_hold_each_fits_epoch_losses_under_its_label(tiny, tmp_path):
     pytest.importorskip("tensorboard", reason="tensorboard is not installed")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     note = training.tensorboard_logs(tmp_path / "tb")
     try:
         _, history = train(tiny, 0, epochs=3)
@@ -324,8 +440,13 @@ def test_tensorboard_logs_hold_each_fits_epoch_losses_under_its_label(tiny, tmp_
 
 def test_tensorboard_logs_say_so_and_stay_off_without_tensorflow(monkeypatch, tmp_path):
     import importlib.util
+
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorflow" else real(name, *a),
+    )
     note = training.tensorboard_logs(tmp_path / "tb")
     assert "skipped" in note and "tensorflow is not installed" in note
     assert training.tensorboard_callbacks("x") == []

@@ -11,6 +11,7 @@ stash: copy FOLDER (carried by this call) into STASH_DIR (default /tmp/labs-carr
 machine is held. join: rebuild the files from every stashed folder into OUT_DIR, check sizes and SHA-256, and
 say which folder is missing if a file is incomplete. (The pack's loader checks each dataset's SHA-256 again.)
 """
+
 import hashlib
 import json
 import shutil
@@ -33,7 +34,10 @@ def sha256(path):
 def split(source, prefix, limit_mib=60):
     source, limit = Path(source), int(float(limit_mib) * MIB)
     files = sorted(p for p in source.rglob("*") if p.is_file())
-    manifest = {p.relative_to(source).as_posix(): {"size": p.stat().st_size, "sha256": sha256(p)} for p in files}
+    manifest = {
+        p.relative_to(source).as_posix(): {"size": p.stat().st_size, "sha256": sha256(p)}
+        for p in files
+    }
     folders, used = [], limit  # `used` = limit forces a first folder
     for path in files:
         rel, size = path.relative_to(source).as_posix(), path.stat().st_size
@@ -46,15 +50,21 @@ def split(source, prefix, limit_mib=60):
                     folders[-1].mkdir(parents=True)
                     used = 0
                 take = min(left, limit - used)
-                target = folders[-1] / (rel if take == size else f"{rel}.part{part:03d}")  # whole, or a piece
+                target = folders[-1] / (
+                    rel if take == size else f"{rel}.part{part:03d}"
+                )  # whole, or a piece
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(f.read(take))
                 left, used, part = left - take, used + take, part + 1
                 if not left:
                     break
     for folder in folders:
-        (folder / MANIFEST).write_text(json.dumps({"folders": len(folders), "files": manifest}, indent=1))
-        print(f"{folder}: {sum(p.stat().st_size for p in folder.rglob('*') if p.is_file()) / MIB:.1f} MiB")
+        (folder / MANIFEST).write_text(
+            json.dumps({"folders": len(folders), "files": manifest}, indent=1)
+        )
+        print(
+            f"{folder}: {sum(p.stat().st_size for p in folder.rglob('*') if p.is_file()) / MIB:.1f} MiB"
+        )
     return folders
 
 
@@ -70,19 +80,29 @@ def stash(folder, stash_dir=STASH):
 
 def join(stash_dir, out):
     stash_dir, out = Path(stash_dir), Path(out)
-    folders = sorted((p for p in stash_dir.iterdir() if (p / MANIFEST).is_file()), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    folders = sorted(
+        (p for p in stash_dir.iterdir() if (p / MANIFEST).is_file()),
+        key=lambda p: int(p.name.rsplit("-", 1)[1]),
+    )
     if not folders:
-        sys.exit(f"nothing stashed in {stash_dir}: run `carry.py stash FOLDER` in each device call first")
+        sys.exit(
+            f"nothing stashed in {stash_dir}: run `carry.py stash FOLDER` in each device call first"
+        )
     manifest = json.loads((folders[0] / MANIFEST).read_text())
-    missing = sorted(set(range(1, manifest["folders"] + 1)) - {int(p.name.rsplit("-", 1)[1]) for p in folders})
+    missing = sorted(
+        set(range(1, manifest["folders"] + 1)) - {int(p.name.rsplit("-", 1)[1]) for p in folders}
+    )
     if missing:
-        sys.exit(f"{stash_dir} lacks folder(s) {missing} of {manifest['folders']}: stash them first")
+        sys.exit(
+            f"{stash_dir} lacks folder(s) {missing} of {manifest['folders']}: stash them first"
+        )
     for rel, want in manifest["files"].items():
         target = out / rel
         if target.is_file() and target.stat().st_size == want["size"]:
             continue  # joined by an earlier call
-        pieces = [f / rel for f in folders if (f / rel).is_file()] or \
-            sorted((p for f in folders for p in f.glob(f"{rel}.part*")), key=lambda p: p.name)
+        pieces = [f / rel for f in folders if (f / rel).is_file()] or sorted(
+            (p for f in folders for p in f.glob(f"{rel}.part*")), key=lambda p: p.name
+        )
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".joining")
         with open(tmp, "wb") as w:
@@ -90,7 +110,9 @@ def join(stash_dir, out):
                 w.write(piece.read_bytes())
         if tmp.stat().st_size != want["size"] or sha256(tmp) != want["sha256"]:
             tmp.unlink()
-            sys.exit(f"{rel}: pieces {[p.parent.name for p in pieces]} do not rebuild it (size or SHA-256 differs)")
+            sys.exit(
+                f"{rel}: pieces {[p.parent.name for p in pieces]} do not rebuild it (size or SHA-256 differs)"
+            )
         tmp.replace(target)
     print(f"joined {len(manifest['files'])} files from {len(folders)} folders into {out}")
 

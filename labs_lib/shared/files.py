@@ -1,4 +1,5 @@
 """Files: write through a temporary name and rename, so a reader never sees half a file; JSON records."""
+
 import json
 import os
 import tempfile

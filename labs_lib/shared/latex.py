@@ -3,6 +3,7 @@
 A notebook's kernel gives every pandas DataFrame this form beside its HTML (`register_latex_tables`, which
 `reporting.Report` calls), and the PDF code uses `latex_table` for its own tables (the parameters).
 """
+
 import numpy as np
 import pandas as pd
 
@@ -12,28 +13,76 @@ def latex_table(df):
     show_index = not isinstance(df.index, pd.RangeIndex) or df.index.name is not None
     names = ["" if n is None else n for n in df.index.names]  # an unnamed index gets a blank header
     frame = df.reset_index(names=names, allow_duplicates=True) if show_index else df
-    columns = "".join("r" if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) else "l"
-                      for t in frame.dtypes)
-    if frame.shape[1] > WIDE_TABLE_COLUMNS and len(frame) < frame.shape[1] / 2 and columns[0] == "l":
-        frame = frame.set_index(frame.columns[0]).T.reset_index()  # few rows, many columns: one row per column
+    columns = "".join(
+        "r" if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) else "l"
+        for t in frame.dtypes
+    )
+    if (
+        frame.shape[1] > WIDE_TABLE_COLUMNS
+        and len(frame) < frame.shape[1] / 2
+        and columns[0] == "l"
+    ):
+        frame = frame.set_index(
+            frame.columns[0]
+        ).T.reset_index()  # few rows, many columns: one row per column
         frame.columns = ["", *frame.columns[1:]]
         columns = "l" + "r" * (frame.shape[1] - 1)
     header = " & ".join(latex_escape(column_label(c)) for c in frame.columns) + r" \\"
-    rows = [" & ".join(latex_escape(format_cell(v)) for v in row) + r" \\" for row in frame.itertuples(index=False)]
+    rows = [
+        " & ".join(latex_escape(format_cell(v)) for v in row) + r" \\"
+        for row in frame.itertuples(index=False)
+    ]
     caption = latex_escape(df.attrs.get("caption", ""))
     if len(rows) > LONG_TABLE_ROWS:
         cap = rf"\caption{{{caption}}}\\" if caption else ""
-        return "\n".join([r"{\footnotesize", rf"\begin{{longtable}}{{{columns}}}", cap, r"\toprule", header, r"\midrule",
-                          r"\endhead", *rows, r"\bottomrule", r"\end{longtable}}"])
+        return "\n".join(
+            [
+                r"{\footnotesize",
+                rf"\begin{{longtable}}{{{columns}}}",
+                cap,
+                r"\toprule",
+                header,
+                r"\midrule",
+                r"\endhead",
+                *rows,
+                r"\bottomrule",
+                r"\end{longtable}}",
+            ]
+        )
     cap = [rf"\caption{{{caption}}}"] if caption else []
-    return "\n".join([r"\begin{table}[H]\centering\small", *cap, r"\begin{adjustbox}{max width=\linewidth}",
-                      rf"\begin{{tabular}}{{{columns}}}", r"\toprule", header, r"\midrule", *rows, r"\bottomrule",
-                      r"\end{tabular}", r"\end{adjustbox}", r"\end{table}"])
+    return "\n".join(
+        [
+            r"\begin{table}[H]\centering\small",
+            *cap,
+            r"\begin{adjustbox}{max width=\linewidth}",
+            rf"\begin{{tabular}}{{{columns}}}",
+            r"\toprule",
+            header,
+            r"\midrule",
+            *rows,
+            r"\bottomrule",
+            r"\end{tabular}",
+            r"\end{adjustbox}",
+            r"\end{table}",
+        ]
+    )
 
 
-LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-WIDE_TABLE_COLUMNS = 8  # wider tables with under half as many rows as columns are printed transposed
+LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+WIDE_TABLE_COLUMNS = (
+    8  # wider tables with under half as many rows as columns are printed transposed
+)
 LONG_TABLE_ROWS = 40  # longer tables break across pages (longtable) instead of shrinking to fit one
 
 
@@ -61,6 +110,7 @@ def format_cell(value):
 def register_latex_tables():
     """Give DataFrames a text/latex form in this kernel (next to pandas' HTML), which nbconvert's PDF uses."""
     from IPython import get_ipython
+
     shell = get_ipython()
     if shell is not None:
         shell.display_formatter.formatters["text/latex"].for_type(pd.DataFrame, latex_or_none)
@@ -73,5 +123,8 @@ def latex_or_none(df):
         return latex_table(df)
     except Exception as exc:  # noqa: BLE001 - a display form must not break the run
         import warnings
-        warnings.warn(f"no LaTeX form for this table ({type(exc).__name__}: {exc}); PDFs show it as plain text")
+
+        warnings.warn(
+            f"no LaTeX form for this table ({type(exc).__name__}: {exc}); PDFs show it as plain text"
+        )
         return None

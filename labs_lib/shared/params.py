@@ -11,6 +11,7 @@ the allowed values:
 `[a, b]` / `(a, b)` are closed / open intervals (`inf` allowed), `{a, b}` a set of choices;
 for a list the rule applies to each element, and a list may not be empty.
 """
+
 import ast
 import io
 import math
@@ -49,7 +50,11 @@ class Param:
     def describe(self):
         """What this parameter accepts, in words: 'an int in [1, 1000]'."""
         article = "an" if self.elem_type == "int" else "a"
-        kind = f"a non-empty list of {self.elem_type}" if self.type.startswith("list") else f"{article} {self.type}"
+        kind = (
+            f"a non-empty list of {self.elem_type}"
+            if self.type.startswith("list")
+            else f"{article} {self.type}"
+        )
         if not self.rule:
             return kind
         is_list = self.type.startswith("list")
@@ -86,29 +91,41 @@ def parse_cell(source, origin="parameters cell"):
     try:
         body = ast.parse(source).body
     except SyntaxError as exc:
-        raise ParamError(f"{origin}, line {exc.lineno}: not valid Python ({exc.msg}); only typed literal "
-                         f"assignments (`name: type = value  # help`) belong in a parameters cell") from None
+        raise ParamError(
+            f"{origin}, line {exc.lineno}: not valid Python ({exc.msg}); only typed literal "
+            f"assignments (`name: type = value  # help`) belong in a parameters cell"
+        ) from None
     comments = _comments_by_line(source)
     params = {}
     for node in body:
-        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value):
-            raise ParamError(f"{origin}, line {node.lineno}: only typed literal assignments "
-                             f"(`name: type = value  # help`) belong in a parameters cell")
+        if not (
+            isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value
+        ):
+            raise ParamError(
+                f"{origin}, line {node.lineno}: only typed literal assignments "
+                f"(`name: type = value  # help`) belong in a parameters cell"
+            )
         name, type_ = node.target.id, ast.unparse(node.annotation).replace(" ", "")
         if type_ == "list":
             type_ = "list[str]"
         if type_ not in TYPES:
-            raise ParamError(f"{origin}: parameter {name} has type {type_!r}; allowed types: {', '.join(TYPES)}")
+            raise ParamError(
+                f"{origin}: parameter {name} has type {type_!r}; allowed types: {', '.join(TYPES)}"
+            )
         try:
             default = ast.literal_eval(node.value)
         except ValueError:
-            raise ParamError(f"{origin}: parameter {name} must be a literal, got `{ast.unparse(node.value)}`") from None
+            raise ParamError(
+                f"{origin}: parameter {name} must be a literal, got `{ast.unparse(node.value)}`"
+            ) from None
         text = comments.get(node.end_lineno) or comments.get(node.lineno, "")
         match = _RULE.search(text)
         help_, rule = (text[: match.start()].strip(), match.group(1)) if match else (text, "")
         if rule and not _valid_rule(rule):
-            raise ParamError(f"{origin}: parameter {name} has rule {rule!r}; write [lo, hi] or (lo, hi) with "
-                             f"numbers or inf, or {{a, b, ...}}")
+            raise ParamError(
+                f"{origin}: parameter {name} has rule {rule!r}; write [lo, hi] or (lo, hi) with "
+                f"numbers or inf, or {{a, b, ...}}"
+            )
         param = Param(name, type_, default, help_, rule)
         check(param, default)  # a default that breaks its own rule is the notebook author's bug
         params[name] = param
@@ -127,7 +144,11 @@ def _valid_rule(rule):
 
 def _comments_by_line(source):
     tokens = tokenize.generate_tokens(io.StringIO(source).readline)
-    return {tok.start[0]: tok.string.lstrip("#").strip() for tok in tokens if tok.type == tokenize.COMMENT}
+    return {
+        tok.start[0]: tok.string.lstrip("#").strip()
+        for tok in tokens
+        if tok.type == tokenize.COMMENT
+    }
 
 
 def coerce(param, text):
@@ -187,7 +208,11 @@ def _check_scalar(param, value, whole):
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
         "str": isinstance(value, str),
     }[type_]
-    if not ok_type or (type_ == "float" and not math.isfinite(value)) or not _allowed(param.rule, type_, value):
+    if (
+        not ok_type
+        or (type_ == "float" and not math.isfinite(value))
+        or not _allowed(param.rule, type_, value)
+    ):
         raise ParamError(f"{param.name} must be {param.describe()}, got {whole!r}")
     return float(value) if type_ == "float" else value
 
@@ -214,7 +239,9 @@ def check_all(params, values, origin="parameters"):
     """Check a {name: value} mapping against {name: Param}; unknown names are an error."""
     unknown = sorted(set(values) - set(params))
     if unknown:
-        raise ParamError(f"{origin}: unknown parameter {unknown[0]!r}; allowed: {', '.join(params)}")
+        raise ParamError(
+            f"{origin}: unknown parameter {unknown[0]!r}; allowed: {', '.join(params)}"
+        )
     return {name: check(params[name], value) for name, value in values.items()}
 
 
