@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Set up the project's virtual environment and run the main jobs; Python standard library only.
 
-    python3.11 tasks.py reports [labs run options]   # set up .venv, regenerate the quick reports (and PDFs)
-    python3.11 tasks.py test [pytest options]        # set up .venv (with dev + jax extras), run the tests
+    python3.11 tasks.py reports [labs run options]   # set up .venv, regenerate the quick reports \
+(and PDFs)
+    python3.11 tasks.py test [pytest options]        # set up .venv (with dev + jax extras), run \
+the tests
     python3.11 tasks.py setup                        # only set up .venv
 
 The environment is .venv/ at the project root ($LABS_VENV to move it); it is (re)installed when
@@ -39,9 +41,8 @@ def say(message):
 def ensure_venv(extras):
     """Create .venv and install the project with `extras`, unless it is already up to date."""
     if sys.version_info[:2] not in ((3, 11), (3, 12)):
-        sys.exit(
-            f"tasks.py needs Python 3.11 or 3.12, got {sys.version.split()[0]}: run it with python3.11"
-        )
+        version = sys.version.split()[0]
+        sys.exit(f"tasks.py needs Python 3.11 or 3.12, got {version}: run it with python3.11")
     stamp = VENV / ".labs-installed"
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == wanted:
@@ -51,7 +52,8 @@ def ensure_venv(extras):
         result = subprocess.run([sys.executable, "-m", "venv", str(VENV)])
         if result.returncode:
             sys.exit(
-                "could not create the virtual environment; on Debian: apt-get install python3.11-venv"
+                "could not create the virtual environment; "
+                "on Debian: apt-get install python3.11-venv"
             )
     say(f"installing dl-labs[{extras}] into {VENV} (a few minutes the first time)")
     subprocess.run(
@@ -70,10 +72,8 @@ def ensure_venv(extras):
     stamp.write_text(wanted)
 
 
-TEX_TOOLS = (
-    "xelatex",
-    "pandoc",
-)  # what `labs pdf` needs (labs_lib.pdf says the same when they are missing)
+# What `labs pdf` needs (labs_lib.pdf says the same when they are missing).
+TEX_TOOLS = ("xelatex", "pandoc")
 TEX_INSTALL = (
     "apt-get install -y --no-install-recommends texlive-xetex texlive-fonts-recommended "
     "texlive-plain-generic pandoc fonts-dejavu-core"
@@ -81,12 +81,14 @@ TEX_INSTALL = (
 
 
 def pdf_args():
-    """['--pdf'] when xelatex and pandoc are installed; else [] and a line saying what to install."""
+    """['--pdf'] when xelatex and pandoc are installed; else [] and a line saying what to
+    install."""
     missing = [tool for tool in TEX_TOOLS if shutil.which(tool) is None]
     if not missing:
         return ["--pdf"]
     say(
-        f"PDF reports skipped: {', '.join(missing)} not installed. To get them: {TEX_INSTALL}; then .venv/bin/labs pdf"
+        f"PDF reports skipped: {', '.join(missing)} not installed. "
+        f"To get them: {TEX_INSTALL}; then .venv/bin/labs pdf"
     )
     return []
 

@@ -3,8 +3,10 @@
     python benchmarks/bench_eval.py [--backend tensorflow|jax] [--epochs 20] [--hidden 512,512]
 
 Notebook 08 (quick) measures test metrics after every epoch, validates every epoch and evaluates 66
-interpolated models: hundreds of small evaluations. Two comparisons, each against the plain Keras call:
-- per epoch of a fit on 2 000 MNIST images at batch 128: no validation; `validation_data=` (reference);
+interpolated models: hundreds of small evaluations. Two comparisons, each against the plain Keras \
+call:
+- per epoch of a fit on 2 000 MNIST images at batch 128: no validation; `validation_data=` \
+(reference);
   `training.Validation` (what `training.fit` uses), which logs the same numbers;
 - one evaluation of N images: `model.predict` (reference) against `training.predict_logits`.
 Prints milliseconds and the ratio to the reference.
@@ -68,8 +70,8 @@ def main(argv=None):
         return 1000 * (time.perf_counter() - start) / args.epochs
 
     print(
-        f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, MLP {hidden}, {len(ds.x_train)} training images, "
-        f"batch 128, {len(ds.x_val)} validation images"
+        f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, MLP {hidden}, "
+        f"{len(ds.x_train)} training images, batch 128, {len(ds.x_val)} validation images"
     )
     rows = [
         (f"fit epoch, {name}", epoch_ms(way))
@@ -83,8 +85,10 @@ def main(argv=None):
     print(f"{'run':48} {'ms':>9} {'vs reference':>13}")
     for label, ms in rows:
         print(f"{label:48} {ms:>9.1f} {reference / ms:>12.2f}x")
+    keras_overhead, labs_overhead = rows[0][1] - rows[2][1], rows[1][1] - rows[2][1]
     print(
-        f"validation overhead per epoch: Keras {rows[0][1] - rows[2][1]:.1f} ms, labs_lib {rows[1][1] - rows[2][1]:.1f} ms"
+        f"validation overhead per epoch: Keras {keras_overhead:.1f} ms, "
+        f"labs_lib {labs_overhead:.1f} ms"
     )
 
     net = models.mlp(ds.x_train.shape[1:], hidden, seed=0)
@@ -93,9 +97,8 @@ def main(argv=None):
         keras_ms = 1000 * timed(lambda: net.predict(x, batch_size=4096, verbose=0), 10)
         ours_ms = 1000 * timed(lambda: training.predict_logits(net, x), 10)
         print(f"{f'predict {n} images, model.predict (reference)':48} {keras_ms:>9.1f} {1:>12.2f}x")
-        print(
-            f"{f'predict {n} images, training.predict_logits':48} {ours_ms:>9.1f} {keras_ms / ours_ms:>12.2f}x"
-        )
+        label = f"predict {n} images, training.predict_logits"
+        print(f"{label:48} {ours_ms:>9.1f} {keras_ms / ours_ms:>12.2f}x")
     return 0
 
 

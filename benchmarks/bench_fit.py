@@ -1,12 +1,16 @@
 """Step cost of labs_lib's training set-up against a plain `model.fit`, side by side.
 
-    python benchmarks/bench_fit.py [--epochs 3] [--backend tensorflow|jax] [--batch-size 512] [--hidden 100,100,100]
+    python benchmarks/bench_fit.py [--epochs 3] [--backend tensorflow|jax] [--batch-size 512] \
+[--hidden 100,100,100]
                                    [--n-train 0] [--spe 1,32]
 
-Default: the 3x100 MLP of notebooks 01/02 on MNIST (batch 512, Adam), 54 000 training images; notebook 08's
+Default: the 3x100 MLP of notebooks 01/02 on MNIST (batch 512, Adam), 54 000 training images; \
+notebook 08's
 smallest batch is `--batch-size 10 --hidden 512,512 --n-train 6000 --spe 1,32,128`.
-Reference: compile() with default settings (steps_per_execution=1), the way past lab reports trained.
-Against it: each other --spe value; the row marked * is what training.compile_classifier uses on this
+Reference: compile() with default settings (steps_per_execution=1), the way past lab reports \
+trained.
+Against it: each other --spe value; the row marked * is what training.compile_classifier uses on \
+this
 backend (training.STEPS_PER_EXECUTION). The first epoch (tracing/compilation) is reported apart from
 the steady-state epochs. Prints seconds per epoch and the ratio to the reference.
 """
@@ -60,16 +64,18 @@ def main(argv=None):
         rows.append((label, spe, times[0], sum(times[1:]) / args.epochs))
     steps = -(-len(ds.x_train) // args.batch_size)
     print(
-        f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, MLP {list(hidden)}, batch {args.batch_size}, "
-        f"{len(ds.x_train)} images, {steps} steps/epoch"
+        f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, MLP {list(hidden)}, "
+        f"batch {args.batch_size}, {len(ds.x_train)} images, {steps} steps/epoch"
     )
     print(
         f"{'run':24} {'spe':>4} {'first epoch s':>14} {'epoch s':>8} {'ms/step':>8} {'speed-up':>8}"
     )
     reference = rows[0][3]
     for label, spe, first, steady in rows:
+        ms_per_step = 1000 * steady / steps
         print(
-            f"{label:24} {spe:>4} {first:>14.2f} {steady:>8.3f} {1000 * steady / steps:>8.2f} {reference / steady:>7.2f}x"
+            f"{label:24} {spe:>4} {first:>14.2f} {steady:>8.3f} {ms_per_step:>8.2f} "
+            f"{reference / steady:>7.2f}x"
         )
     return 0
 

@@ -2,9 +2,12 @@
 
     python benchmarks/bench_full_batch.py [--epochs 2000] [--backend tensorflow|jax]
 
-Notebook 06's function fitting: the 4-hidden-layer network [13, 13, 13, 12] (571 weights) on f1 at 2 000
-points, full batch, AdamW. Reference: `model.fit(x, y, batch_size=len(x), epochs=E)` (one Python round trip
-per epoch), the plain approach. Against it: loops.fit_full_batch with chunks of 1 000 epochs per compiled call.
+Notebook 06's function fitting: the 4-hidden-layer network [13, 13, 13, 12] (571 weights) on f1 at \
+2 000
+points, full batch, AdamW. Reference: `model.fit(x, y, batch_size=len(x), epochs=E)` (one Python \
+round trip
+per epoch), the plain approach. Against it: loops.fit_full_batch with chunks of 1 000 epochs per \
+compiled call.
 Prints milliseconds per epoch (compilation included, since a notebook pays it) and the speed-up.
 """
 
@@ -45,16 +48,16 @@ def main(argv=None):
     loop_s = time.perf_counter() - start
 
     print(
-        f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, {args.epochs} full-batch epochs on 2000 points, 571 weights"
+        f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, "
+        f"{args.epochs} full-batch epochs on 2000 points, 571 weights"
     )
     print(f"{'run':40} {'seconds':>8} {'ms/epoch':>9} {'speed-up':>9}")
     for label, seconds in (
         ("model.fit, one epoch per step (reference)", fit_s),
         ("loops.fit_full_batch, chunks of 1000", loop_s),
     ):
-        print(
-            f"{label:40} {seconds:>8.2f} {1000 * seconds / args.epochs:>9.3f} {fit_s / seconds:>8.1f}x"
-        )
+        ms_per_epoch = 1000 * seconds / args.epochs
+        print(f"{label:40} {seconds:>8.2f} {ms_per_epoch:>9.3f} {fit_s / seconds:>8.1f}x")
     return 0
 
 

@@ -1,10 +1,13 @@
-"""The whole pack on the quick profile, timed per notebook against the issue-9 targets (2-core CPU: whole pack
+"""The whole pack on the quick profile, timed per notebook against the issue-9 targets (2-core \
+CPU: whole pack
 under 10 minutes, each notebook under 2 minutes), kernel starts included.
 
     python benchmarks/bench_quick_pack.py [--backend tensorflow|jax] [--jobs 1] [--profile quick]
-                                          [--target-pack 600] [--target-notebook 120] [--keep DIR] [NOTEBOOK ...]
+                                          [--target-pack 600] [--target-notebook 120] [--keep DIR] \
+[NOTEBOOK ...]
 
-Runs `labs run --profile quick` into a temporary folder (or --keep DIR; reports/ is left alone), then prints each
+Runs `labs run --profile quick` into a temporary folder (or --keep DIR; reports/ is left alone), \
+then prints each
 notebook's wall time from its run.json beside the target, and the whole run's wall time.
 """
 
@@ -23,10 +26,12 @@ TARGET_PACK_S = 600
 
 
 def run_pack(notebooks, profile, backend, jobs=1, env=None, params=(), options=(), keep=None):
-    """`labs run` into a temporary folder: ([(notebook, status, seconds)], wall seconds, exit code, output).
+    """`labs run` into a temporary folder: ([(notebook, status, seconds)], wall seconds, exit code,
+    output).
 
-    env: variables added to the environment; params: NAME=VALUE overrides; options: more `labs run` options;
-    keep: a folder for the reports instead (kept, so that a run cut short leaves its finished notebooks)."""
+    env: variables added to the environment; params: NAME=VALUE overrides; options: more `labs run`
+    options; keep: a folder for the reports instead (kept, so that a run cut short leaves its
+    finished notebooks)."""
     folder = (
         contextlib.nullcontext(str(keep))
         if keep
@@ -63,9 +68,9 @@ def run_pack(notebooks, profile, backend, jobs=1, env=None, params=(), options=(
 
 
 def compare_packs(args, modes, jobs=1, params=(), target=None):
-    """Run the pack once per (label, env, options) of `modes`, the reference first, and print each notebook's
-    seconds side by side with the reference's over the other's (and `target`, the speed-up to reach, if given).
-    Returns the exit status."""
+    """Run the pack once per (label, env, options) of `modes`, the reference first, and print each
+    notebook's seconds side by side with the reference's over the other's (and `target`, the
+    speed-up to reach, if given). Returns the exit status."""
     runs = {}
     for label, env, options in modes:
         rows, wall, code, output = run_pack(
@@ -133,7 +138,8 @@ def main(argv=None):
         sys.stderr.write(output)
         return code
     print(
-        f"labs run --profile {args.profile} --backend {args.backend} --jobs {args.jobs}: {os.cpu_count()} CPUs"
+        f"labs run --profile {args.profile} --backend {args.backend} --jobs {args.jobs}: "
+        f"{os.cpu_count()} CPUs"
     )
     print(f"{'notebook':22} {'status':8} {'seconds':>8} {'target s':>9} {'ratio':>7}")
     for name, status, seconds in rows:
@@ -146,9 +152,10 @@ def main(argv=None):
                 else f"{'-':>9} {'-':>7}"
             )
         )
+    over = "" if wall <= args.target_pack else "  over"
     print(
-        f"{'whole pack (wall)':22} {'':8} {wall:>8.1f} {args.target_pack:>9.0f} {wall / args.target_pack:>6.2f}x"
-        + ("" if wall <= args.target_pack else "  over")
+        f"{'whole pack (wall)':22} {'':8} {wall:>8.1f} {args.target_pack:>9.0f} "
+        f"{wall / args.target_pack:>6.2f}x{over}"
     )
     return 0 if code == 0 else 1
 

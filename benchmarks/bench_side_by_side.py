@@ -1,12 +1,16 @@
 """K small networks trained side by side in one model against K separate `model.fit` runs.
 
-    python benchmarks/bench_side_by_side.py [--epochs 2] [--batch-size 32] [--backend tensorflow|jax]
+    python benchmarks/bench_side_by_side.py [--epochs 2] [--batch-size 32] [--backend \
+tensorflow|jax]
 
-Notebook 05's grid at one batch size: the [784, 20, 7, 5, 10] ReLU network, with and without batch norm
+Notebook 05's grid at one batch size: the [784, 20, 7, 5, 10] ReLU network, with and without batch \
+norm
 (from scratch), L2 0.01 and 0.04 (K = 4), plain SGD at 0.009, on MNIST's 54 000 training images.
 Reference: the past reports' plain approach, one default `compile()` + `fit` per configuration
-(steps_per_execution=1). Then the same separate runs with labs_lib's per-backend steps_per_execution,
-then one models.side_by_side model (what notebook 05 does). Prints seconds per epoch for all K networks
+(steps_per_execution=1). Then the same separate runs with labs_lib's per-backend \
+steps_per_execution,
+then one models.side_by_side model (what notebook 05 does). Prints seconds per epoch for all K \
+networks
 (steady state, the first epoch's tracing reported apart) and the speed-up over the reference.
 """
 
@@ -87,8 +91,8 @@ def main(argv=None):
     ]
     steps = len(ds.x_train) // args.batch_size
     print(
-        f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, {len(ds.x_train)} images, batch {args.batch_size}, "
-        f"{steps} steps/epoch, K={len(CONFIGS)} networks"
+        f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, {len(ds.x_train)} images, "
+        f"batch {args.batch_size}, {steps} steps/epoch, K={len(CONFIGS)} networks"
     )
     print(f"{'run':36} {'first epoch s':>14} {'epoch s (all K)':>16} {'speed-up':>9}")
     reference = rows[0][2]

@@ -1,14 +1,17 @@
-"""The plain reference of benchmarks/bench_plain.py: the notebooks trained the plain way past lab reports did.
+"""The plain reference of benchmarks/bench_plain.py: the notebooks trained the plain way past lab
+reports did.
 
 `install()` swaps, in labs_lib's modules, the speed levers for what a plain notebook would write:
 - `training.compile_classifier`: steps_per_execution 1 (Keras's default);
 - `training.fit`: Keras's `validation_data` in place of the `Validation` callback;
-- `training.fit_side_by_side`: one compile and fit per net (when every callback is an EvaluateAtEpochs; other
-  callbacks, such as 07's weight trajectories, keep the side-by-side fit);
+- `training.fit_side_by_side`: one compile and fit per net (when every callback is an
+  EvaluateAtEpochs; other callbacks, such as 07's weight trajectories, keep the side-by-side fit);
 - `training.predict_logits`: `model.predict`;
-- `loops.trainer` (objective "loss"): one `model.fit` epoch per full-batch step, a Python round trip each.
-Results are not those of the normal runs. bench_plain.py makes each notebook's kernel call `install()` before
-its first cell (plain_startup.py as the kernel's PYTHONSTARTUP); labs_lib itself knows nothing of this mode.
+- `loops.trainer` (objective "loss"): one `model.fit` epoch per full-batch step, a Python round trip
+  each.
+Results are not those of the normal runs. bench_plain.py makes each notebook's kernel call
+`install()` before its first cell (plain_startup.py as the kernel's PYTHONSTARTUP); labs_lib itself
+knows nothing of this mode.
 """
 
 import dataclasses
@@ -26,7 +29,8 @@ ORIGINAL = {
 
 
 def install(patch=setattr):
-    """Put the plain versions in place; `patch` is setattr (or pytest's monkeypatch.setattr, undone after)."""
+    """Put the plain versions in place; `patch` is setattr (or pytest's monkeypatch.setattr, undone
+    after)."""
     patch(training, "compile_classifier", compile_classifier)
     patch(training, "fit", fit)
     patch(training, "fit_side_by_side", fit_side_by_side)
@@ -56,7 +60,8 @@ def fit(model, data, *, epochs, batch_size, label="model", log_every=None, callb
 
 
 def fit_side_by_side(model, data, *, callbacks=(), **options):
-    """training.fit_side_by_side as separate runs, one net after the other (see the module docstring)."""
+    """training.fit_side_by_side as separate runs, one net after the other (see the module
+    docstring)."""
     if all(isinstance(cb, training.EvaluateAtEpochs) for cb in callbacks):
         return fit_separately(model, data, callbacks=callbacks, **options)
     return ORIGINAL["fit_side_by_side"](model, data, callbacks=callbacks, **options)
@@ -73,8 +78,8 @@ def fit_separately(
     callbacks=(),
     y_train=None,
 ):
-    """One compile and fit per net of a side_by_side model. EvaluateAtEpochs callbacks get each net's
-    results under its name, as after a side-by-side fit."""
+    """One compile and fit per net of a side_by_side model. EvaluateAtEpochs callbacks get each
+    net's results under its name, as after a side-by-side fit."""
     y_train = y_train or {}
     optimizer = next(
         k for k, cls in training.OPTIMIZERS.items() if isinstance(model.optimizer, cls)
@@ -113,7 +118,8 @@ def predict_logits(model, x, batch_size=4096):
 
 
 def trainer(model, optimizer, x, y, loss="mse", objective="loss"):
-    """loops.trainer, with the loss descended by model.fit (gradient-norm descent stays compiled)."""
+    """loops.trainer, with the loss descended by model.fit (gradient-norm descent stays
+    compiled)."""
     if objective != "loss":
         return ORIGINAL["trainer"](model, optimizer, x, y, loss, objective)
     return plain_trainer(model, optimizer, x, y, loss)

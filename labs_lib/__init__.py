@@ -13,10 +13,10 @@ The lessons' modules, in the order data flows through an experiment:
     plots           the figures
     reporting       a notebook's start (`Report.start`), figures, tables and metrics.json
 
-Under the hood, not needed to follow a lesson: `_data_sources` (dataset files, checksums, downloads) and
-`shared/` (the parameters-cell contract, atomic file writes, tables as LaTeX), which the instructors' tooling
-(`labs_tools`: the `labs` command, runner, PDF reports, gallery) uses too. This package never imports
-`labs_tools`. Importing it is cheap (no Keras).
+Under the hood, not needed to follow a lesson: `_data_sources` (dataset files, checksums, downloads)
+and `shared/` (the parameters-cell contract, atomic file writes, tables as LaTeX), which the
+instructors' tooling (`labs_tools`: the `labs` command, runner, PDF reports, gallery) uses too. This
+package never imports `labs_tools`. Importing it is cheap (no Keras).
 """
 
 import os
@@ -28,5 +28,5 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 __version__ = "0.1.0"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-#: The checkout this package was installed from (editable install): notebooks/, data/, reports/ live here.
+#: The checkout this package was installed from (editable install): notebooks/, data/, reports/.
 PROJECT_ROOT = PACKAGE_DIR.parent

@@ -1,5 +1,6 @@
-"""Where the datasets come from (private to labs_lib.data): the registry of files with their published SHA-256,
-downloads through `keras.utils.get_file`, checks, and a reader per dataset that turns its files into arrays.
+"""Where the datasets come from (private to labs_lib.data): the registry of files with their
+published SHA-256, downloads through `keras.utils.get_file`, checks, and a reader per dataset that
+turns its files into arrays.
 
 `labs_lib.data.load` is the way in; nothing here is needed to follow the notebooks.
 """
@@ -24,9 +25,8 @@ import numpy as np
 
 from labs_lib.shared.files import atomic_write
 
-NOTMNIST_TEST_FRACTION = (
-    0.1  # notMNIST has no official test set: this stratified share of it is held out
-)
+# notMNIST has no official test set: this stratified share of it is held out.
+NOTMNIST_TEST_FRACTION = 0.1
 
 
 class ChecksumError(ValueError):
@@ -37,7 +37,7 @@ class DatasetNotFoundError(FileNotFoundError):
     """A data file that is neither in the data directory nor downloadable."""
 
 
-# --------------------------------------------------------------------------- registry
+# ------------------------------------------------------- registry
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,10 @@ _GURMUKHI_CONTENT = {
     "y_val": "1b5f131331c0888bb00f75299b299921d5aab214371b083b7400ceb31c27abfb",
 }
 
-_LAYOUT_HINT = "subfolders mnist/, fashion-mnist/, cifar10/, notmnist/, gurmukhi/; data/README.md lists the files"
+_LAYOUT_HINT = (
+    "subfolders mnist/, fashion-mnist/, cifar10/, notmnist/, gurmukhi/; "
+    "data/README.md lists the files"
+)
 
 
 def read_idx(path) -> np.ndarray:
@@ -310,7 +313,7 @@ def _check_tar_member(member: tarfile.TarInfo, archive: Path) -> None:
         )
 
 
-# --------------------------------------------------------------------------- sizes
+# ------------------------------------------------------- sizes
 
 
 def held_count(fraction: float, n: int) -> int:
@@ -333,7 +336,7 @@ def available_sizes(name, val_split, root: Path) -> dict[str, int]:
     return {"train": n_full - n_val, "val": n_val, "test": n_test}
 
 
-# --------------------------------------------------------------------------- files: checks and downloads
+# ------------------------------------------------------- files: checks and downloads
 
 
 def _sha256(data: bytes) -> str:
@@ -364,7 +367,7 @@ def _checksum_error(path: Path, file: _File, actual: str) -> ChecksumError:
 
 
 def _verified_bytes(file: _File, root: Path, instead: str = "") -> tuple[bytes, Path]:
-    """The bytes of a data file (downloaded when missing) whose SHA-256 matches the published one."""
+    """The bytes of a data file (downloaded if missing) whose SHA-256 matches the published one."""
     path = root / file.subdir / file.name
     if not path.is_file():
         path = _download(file, root, instead=instead)  # get_file has checked the hash
@@ -417,7 +420,7 @@ def _download(file: _File, root: Path, *, instead: str = "") -> Path:
 
 
 def _get_file(file: _File, url: str, root: Path) -> Path:
-    """keras.utils.get_file into the data directory, through a temporary folder so a cut leaves nothing."""
+    """Download with keras.utils.get_file through a temporary folder, so a cut leaves nothing."""
     import keras  # only here: a download is the one place the data module needs Keras
 
     folder = root / file.subdir
@@ -481,7 +484,7 @@ def _npz_arrays(data: bytes) -> dict:
         return {k: npz[k] for k in npz.files}
 
 
-# --------------------------------------------------------------------------- IDX
+# ------------------------------------------------------- IDX
 
 _IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -495,8 +498,9 @@ def _parse_idx(raw: bytes, where: str) -> np.ndarray:
             raise ValueError(f"{where} is not a readable gzip file ({_short(exc)})") from None
     if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES or raw[3] == 0:
         raise ValueError(
-            f"{where} is not an IDX file: magic number 0x{raw[:4].hex()}, expected 0x0000TTNN with type TT "
-            f"in {{08, 09, 0b, 0c, 0d, 0e}} and NN >= 1 dims (0x00000801 labels, 0x00000803 images)"
+            f"{where} is not an IDX file: magic number 0x{raw[:4].hex()}, "
+            "expected 0x0000TTNN with type TT in {08, 09, 0b, 0c, 0d, 0e} and NN >= 1 dims "
+            "(0x00000801 labels, 0x00000803 images)"
         )
     ndim, dtype = raw[3], np.dtype(_IDX_DTYPES[raw[2]])
     header = 4 + 4 * ndim
@@ -535,7 +539,7 @@ def _read_idx_dataset(name: str, root: Path):
     }, origin
 
 
-# --------------------------------------------------------------------------- CIFAR-10
+# ------------------------------------------------------- CIFAR-10
 
 
 def _cifar_kind(root: Path) -> str:
@@ -551,7 +555,7 @@ def _cifar_kind(root: Path) -> str:
 
 
 def _read_cifar10(root: Path):
-    """CIFAR-10: canonical pickles (extracted or from the archive), else the offline npz, else a download."""
+    """CIFAR-10: canonical pickles (loose or archived), else the offline npz, else a download."""
     folder, kind = root / "cifar10", _cifar_kind(root)
     if kind == "offline":
         data, path = _verified_bytes(_CIFAR_OFFLINE, root)
@@ -563,9 +567,8 @@ def _read_cifar10(root: Path):
         return {"train": (a["x_train"], a["y_train"]), "test": (a["x_test"], a["y_test"])}, origin
     if kind == "batches":
         batches = folder / _CIFAR_BATCHES_DIR
-        return _cifar_batches(
-            batches, check=True
-        ), f"CIFAR-10, canonical python batches in {batches}"
+        origin = f"CIFAR-10, canonical python batches in {batches}"
+        return _cifar_batches(batches, check=True), origin
     if kind == "archive":
         archive = folder / _CIFAR_ARCHIVE.name
         _check_file(archive, _CIFAR_ARCHIVE)
@@ -581,7 +584,7 @@ def _read_cifar10(root: Path):
 
 
 def _cifar_from_archive(archive: Path) -> dict:
-    """Extract the verified archive (into its folder when writable, else a temporary one) and read it."""
+    """Extract the verified archive (into its folder if writable, else a temporary one), read it."""
     folder = archive.parent
     if not _writable(folder):
         with tempfile.TemporaryDirectory(prefix="cifar10-") as tmp:
@@ -599,7 +602,7 @@ def _cifar_from_archive(archive: Path) -> dict:
 
 
 def _cifar_batches(folder: Path, check: bool) -> dict:
-    """{"train": (x, y), "test": (x, y)} from the python pickles, each checked against its MD5 if asked."""
+    """{"train": (x, y), "test": (x, y)} from the python pickles, each MD5-checked if asked."""
     xs, ys = {}, {}
     for batch, md5 in _CIFAR_BATCH_MD5.items():
         path = folder / batch
@@ -627,7 +630,7 @@ def _cifar_batches(folder: Path, check: bool) -> dict:
     }
 
 
-# --------------------------------------------------------------------------- notMNIST
+# ------------------------------------------------------- notMNIST
 
 
 def _read_notmnist(root: Path):
@@ -651,7 +654,7 @@ def _read_notmnist(root: Path):
 
 
 def _decoded_image(data: bytes, shape: tuple[int, int]) -> np.ndarray | None:
-    """An 8-bit grey image from PNG/BMP/TIFF bytes; None for empty, unreadable or wrongly sized files."""
+    """An 8-bit grey image from PNG/BMP/TIFF bytes; None if empty, unreadable or wrongly sized."""
     from PIL import Image
 
     if not data:
@@ -691,7 +694,7 @@ def _notmnist_from_tarball(tarball: Path) -> dict:
 
 
 def _notmnist_arrays(rows: list) -> dict:
-    """The arrays of notmnist_small.npz, in its order, from sorted (letter, file name, pixels) rows."""
+    """The arrays of notmnist_small.npz, in its order, from sorted (letter, file, pixels) rows."""
     letters = INFO["notmnist"].class_names
     return {
         "x": np.stack([r[2] for r in rows]) if rows else np.zeros((0, 28, 28), np.uint8),
@@ -706,13 +709,13 @@ def _check_content(arrays: dict, expected: dict, source: Path, file: _File) -> N
     if bad:
         details = "; ".join(f"{k}: expected {expected[k]}, got {v}" for k, v in bad.items())
         raise ChecksumError(
-            f"the arrays decoded from {source} do not match the published content (SHA-256 of the raw "
-            f"array bytes: {details}), so they were not used. The archive is damaged or a different "
-            f"version; {_fix_hint(file)}."
+            f"the arrays decoded from {source} do not match the published content "
+            f"(SHA-256 of the raw array bytes: {details}), so they were not used. "
+            f"The archive is damaged or a different version; {_fix_hint(file)}."
         )
 
 
-# --------------------------------------------------------------------------- Gurmukhi
+# ------------------------------------------------------- Gurmukhi
 
 
 def _read_gurmukhi(root: Path):
@@ -746,10 +749,10 @@ def _gurmukhi_from_zips(root: Path) -> tuple[dict, str]:
             except DatasetNotFoundError as exc:
                 raise DatasetNotFoundError(
                     f"{_GURMUKHI_NPZ.name} is missing from {path.parent}: put it at "
-                    f"{path.parent / _GURMUKHI_NPZ.name} (shared/data/gurmukhi holds a copy; the dataset has no "
-                    f"canonical URL), or set LABS_DATA_DIR "
-                    f"to a folder laid out like shared/data ({_LAYOUT_HINT}). Rebuilding it from the dataset's "
-                    f"zips failed too: {exc}"
+                    f"{path.parent / _GURMUKHI_NPZ.name} (shared/data/gurmukhi holds a copy; "
+                    "the dataset has no canonical URL), or set LABS_DATA_DIR "
+                    f"to a folder laid out like shared/data ({_LAYOUT_HINT}). "
+                    f"Rebuilding it from the dataset's zips failed too: {exc}"
                 ) from None
         zips[split] = path
     arrays = _gurmukhi_arrays(zips)
@@ -758,7 +761,7 @@ def _gurmukhi_from_zips(root: Path) -> tuple[dict, str]:
 
 
 def _gurmukhi_arrays(zips: dict[str, Path]) -> dict:
-    """The arrays of gurmukhi_digits.npz, in its order, from the zips of <digit>/<n>.bmp|tiff images."""
+    """The arrays of gurmukhi_digits.npz, in its order, from zips of <digit>/<n>.bmp|tiff images."""
     rows = {split: _gurmukhi_rows(path) for split, path in zips.items()}
     arrays = {}
     for split in ("train", "val"):
@@ -772,7 +775,7 @@ def _gurmukhi_arrays(zips: dict[str, Path]) -> dict:
 
 
 def _gurmukhi_rows(path: Path) -> list:
-    """(digit, n, file name, pixels) of each readable 32x32 image in a zip, sorted by digit then n."""
+    """(digit, n, file name, pixels) of each readable 32x32 image in a zip, sorted by (digit, n)."""
     rows = []
     with zipfile.ZipFile(path) as zf:  # read in memory, nothing is written
         for info in zf.infolist():

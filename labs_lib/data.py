@@ -1,9 +1,10 @@
-"""Datasets of the labs: MNIST, Fashion-MNIST, CIFAR-10, notMNIST, Gurmukhi digits, and a synthetic stand-in.
+"""Datasets: MNIST, Fashion-MNIST, CIFAR-10, notMNIST, Gurmukhi digits, and a synthetic stand-in.
 
-`load(name)` returns a `Dataset`: train / validation / test arrays shaped (N, H, W, C), ink bright on a
-0 background, labels int32. Files come from `data_dir()`, laid out like `shared/data` (see
+`load(name)` returns a `Dataset`: train / validation / test arrays shaped (N, H, W, C), ink bright
+on a 0 background, labels int32. Files come from `data_dir()`, laid out like `shared/data` (see
 data/README.md); each one is checked against its published SHA-256 before use, and a missing one is
-fetched with `keras.utils.get_file` (the files, checks and readers are in `_data_sources`). Keras is imported only for a download: importing this module is cheap.
+fetched with `keras.utils.get_file` (the files, checks and readers are in `_data_sources`). Keras is
+imported only for a download: importing this module is cheap.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ REAL_DATASETS = DATASETS[:-1]
 SYNTHETIC_SIZES = {"train": 2000, "val": 500, "test": 500}
 
 
-# --------------------------------------------------------------------------- Dataset
+# ------------------------------------------------------- Dataset
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,18 +72,19 @@ class Dataset:
         xs = [x for x in (self.x_train, self.x_val, self.x_test) if x.size]
         low = min(x.min() for x in xs) if xs else 0
         high = max(x.max() for x in xs) if xs else 0
+        shape, classes = self.x_train.shape[1:], ", ".join(self.class_names)
         return "\n".join(
             [
                 self.title,
                 f"  source: {self.source}",
                 f"  sizes:  {sizes}",
-                f"  x: {self.x_train.shape[1:]} per example, {self.x_train.dtype}, range [{low:g}, {high:g}]",
-                f"  y: {self.y_train.dtype}, {len(self.class_names)} classes ({', '.join(self.class_names)})",
+                f"  x: {shape} per example, {self.x_train.dtype}, range [{low:g}, {high:g}]",
+                f"  y: {self.y_train.dtype}, {len(self.class_names)} classes ({classes})",
             ]
         )
 
 
-# --------------------------------------------------------------------------- public helpers
+# ------------------------------------------------------- public helpers
 
 
 def data_dir() -> Path:
@@ -95,7 +97,7 @@ def _default_data_dir() -> Path:
     return Path(env).expanduser() if env else PROJECT_ROOT / "data"
 
 
-# --------------------------------------------------------------------------- load
+# ------------------------------------------------------- load
 
 
 def load(
@@ -156,7 +158,7 @@ def _images(x: np.ndarray, shape, flatten: bool, normalize: bool) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.uint8)
 
 
-# --------------------------------------------------------------------------- argument checks
+# ------------------------------------------------------- argument checks
 
 
 def _check_args(name, like, n_train, n_val, n_test, val_split, seed, flatten, normalize) -> None:
@@ -201,16 +203,16 @@ def _check_sizes(name, wanted, available, val_split) -> None:
             )
 
 
-# --------------------------------------------------------------------------- splits
+# ------------------------------------------------------- splits
 
 
 def _rng(seed: int, stream: str) -> np.random.Generator:
-    """An independent random stream per purpose, so changing one subset leaves the others as they were."""
+    """A random stream per purpose, so changing one subset leaves the others as they were."""
     return np.random.default_rng([seed, zlib.crc32(stream.encode())])
 
 
 def _stratified_holdout(y: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted indices (kept, held): `fraction` of each class held out, round(fraction * N) in all."""
+    """Sorted indices (kept, held): `fraction` of each class held out; round(fraction * N) held."""
     classes, counts = np.unique(y, return_counts=True)
     quota = fraction * counts
     n_held = np.floor(quota).astype(int)
@@ -230,7 +232,7 @@ def _pick(index: np.ndarray, n, rng, shuffle: bool) -> np.ndarray:
 
 
 def _split(name, raw, wanted, val_split, seed):
-    """({"train": (x, y), "val": ..., "test": ...}, notes for `source`) from the parts read from disk.
+    """({"train": (x, y), "val": ..., "test": ...}, notes for `source`) from the parts on disk.
 
     Train and val come in a seeded random order; an official test set keeps its order.
     """
@@ -262,7 +264,7 @@ def _own_split(raw):
 
 
 def _held_out_split(name, raw, val_split, seed):
-    """{part: (x, y, indices)}: val_split of the training set held out; notMNIST's test set first."""
+    """{part: (x, y, indices)}: val_split of train held out (for notMNIST, after its test set)."""
     x, y = raw["train"]
     notes = []
     if name == "notmnist":
@@ -276,7 +278,7 @@ def _held_out_split(name, raw, val_split, seed):
     return {"train": (x, y, kept[train]), "val": (x, y, kept[val]), "test": test_source}, notes
 
 
-# --------------------------------------------------------------------------- synthetic
+# ------------------------------------------------------- synthetic
 
 _SYNTHETIC_SHIFT = 2  # samples move by up to this many pixels each way
 _SYNTHETIC_NOISE = 0.35  # pixel noise for 784 values (MNIST), as a fraction of full brightness
@@ -341,7 +343,7 @@ def _synthetic_source(like: str, seed: int) -> str:
     )
 
 
-# --------------------------------------------------------------------------- target functions (notebooks 06, 07)
+# ------------------------------------------------------- target functions (notebooks 06, 07)
 
 
 def f1(x):
@@ -360,23 +362,24 @@ TARGET_FUNCTIONS = {"f1": f1, "f2": f2}
 
 
 def function_samples(name, n_points=2000, low=-1.0, high=1.0):
-    """(x, y) float32 arrays of shape (n_points, 1): `name`'s values on an even grid of [low, high]."""
+    """(x, y) float32 arrays of shape (n_points, 1): `name` on an even grid of [low, high]."""
     if name not in TARGET_FUNCTIONS:
         raise ValueError(f"function must be one of {{{', '.join(TARGET_FUNCTIONS)}}}, got {name!r}")
     if not (_is_int(n_points) and n_points >= 2) or not low < high:
         raise ValueError(
-            f"need n_points >= 2 and low < high, got n_points={n_points!r}, low={low!r}, high={high!r}"
+            "need n_points >= 2 and low < high, "
+            f"got n_points={n_points!r}, low={low!r}, high={high!r}"
         )
     x = np.linspace(low, high, int(n_points))[:, None]
     return x.astype("float32"), TARGET_FUNCTIONS[name](x).astype("float32")
 
 
-# --------------------------------------------------------------------------- random labels (notebook 08)
+# ------------------------------------------------------- random labels (notebook 08)
 
 
 def shuffled_labels(y, seed=0):
-    """A seeded random permutation of the labels `y`: every example gets another example's label, so each
-    class keeps its count but a label no longer says anything about its image."""
+    """A seeded random permutation of the labels `y`: every example gets another example's label, so
+    each class keeps its count but a label no longer says anything about its image."""
     y = np.asarray(y)
     if y.ndim != 1 or len(y) < 2:
         raise ValueError(f"y must be a 1-D array of at least 2 labels, got shape {y.shape}")
@@ -384,9 +387,6 @@ def shuffled_labels(y, seed=0):
 
 
 def with_random_labels(ds: Dataset, seed=0) -> Dataset:
-    """`ds` with its training labels shuffled (shuffled_labels); validation and test labels stay true."""
-    return replace(
-        ds,
-        y_train=shuffled_labels(ds.y_train, seed),
-        source=f"{ds.source}; training labels randomly permuted (seed {seed}), validation and test labels true",
-    )
+    """`ds` with its training labels shuffled (shuffled_labels); val and test labels stay true."""
+    note = f"training labels randomly permuted (seed {seed}), validation and test labels true"
+    return replace(ds, y_train=shuffled_labels(ds.y_train, seed), source=f"{ds.source}; {note}")

@@ -1,14 +1,16 @@
-"""Diagnostics: look inside a network (activations, weights, gradients), check gradients numerically, record
-weight trajectories (and their PCA), and find and classify critical points (gradient-norm descent, exact Hessian).
+"""Diagnostics: look inside a network (activations, weights, gradients), check gradients
+numerically, record weight trajectories (and their PCA), and find and classify critical points
+(gradient-norm descent, exact Hessian).
 
-Gradients need the backend: TensorFlow (`tf.GradientTape`) and JAX (`jax.grad` over `stateless_call`)
-are supported, in `_backend_gradients` (and its JAX helper) only; other backends raise NotImplementedError.
+Gradients need the backend: TensorFlow (`tf.GradientTape`) and JAX (`jax.grad` over
+`stateless_call`) are supported, in `_backend_gradients` (and its JAX helper) only; other backends
+raise NotImplementedError.
 
-Gradient checking needs float64: in float32, rounding swamps central differences (relative error ~0.5
-with eps=1e-6, ~1e-4 at best with eps=1e-2). Build the model inside `float64_scope()`, or convert one
-with `float64_copy(model)`. Under JAX, 64-bit floats
-also need `jax_enable_x64`: the scope turns it on while building, and the functions here turn it on
-again whenever they compute with a float64 model (nothing is switched on for the rest of the session).
+Gradient checking needs float64: in float32, rounding swamps central differences (relative error
+~0.5 with eps=1e-6, ~1e-4 at best with eps=1e-2). Build the model inside `float64_scope()`, or
+convert one with `float64_copy(model)`. Under JAX, 64-bit floats also need `jax_enable_x64`: the
+scope turns it on while building, and the functions here turn it on again whenever they compute with
+a float64 model (nothing is switched on for the rest of the session).
 """
 
 import contextlib
@@ -28,9 +30,9 @@ MANUAL_BUGS = ("sign", "factor")
 def hidden_activations(model, x):
     """Outputs of every hidden Dense layer on inputs x: {layer name: array}.
 
-    That is after the layer's activation in a plain MLP; in a batch-norm MLP (models.mlp(batch_norm=True))
-    the Dense layer has no activation, so it is the pre-normalization value. Runs the layers one by one,
-    eagerly: no compiled function to trace for a one-off probe.
+    That is after the layer's activation in a plain MLP; in a batch-norm MLP (models.mlp with
+    batch_norm=True) the Dense layer has no activation, so it is the pre-normalization value. Runs
+    the layers one by one, eagerly: no compiled function to trace for a one-off probe.
     """
     hidden = dense_layers(model)[:-1]
     outputs, h = {}, keras.ops.convert_to_tensor(x)
@@ -51,7 +53,7 @@ def unit_spread(kernel):
 
 
 def weight_stats(model):
-    """Mean and standard deviation of each Dense layer's kernel, as a DataFrame (one row per layer)."""
+    """Mean and standard deviation of each Dense layer's kernel: a DataFrame, one row per layer."""
     rows = []
     for layer in dense_layers(model):
         kernel = np.asarray(layer.kernel)
@@ -66,13 +68,13 @@ def weight_stats(model):
     return pd.DataFrame(rows)
 
 
-# --------------------------------------------------------------------------- losses and gradients
+# ------------------------------------------------------- losses and gradients
 
 
 def cross_entropy(y, logits):
-    """Sparse categorical cross-entropy from logits, averaged over the batch (the default loss here).
+    """Sparse categorical cross-entropy from logits, the batch mean (the default loss here).
 
-    A sum divided by N, not keras.ops.mean: under JAX, Keras 3.15 computes means in float32 even for float64.
+    A sum divided by N, not keras.ops.mean: under JAX, Keras 3.15 takes float64 means in float32.
     """
     per_example = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
     return keras.ops.sum(per_example) / per_example.shape[0]
@@ -142,15 +144,15 @@ def _backend_gradients(model, x, y, loss_fn, training):
     )
 
 
-_JAX_GRADIENT_FUNCTIONS = (
-    weakref.WeakKeyDictionary()
-)  # model -> {(loss_fn, training): compiled gradient}
+# model -> {(loss_fn, training): compiled gradient}
+_JAX_GRADIENT_FUNCTIONS = weakref.WeakKeyDictionary()
 
 
 def _jax_gradient_function(model, loss_fn, training):
-    """jax.jit(jax.grad(objective)) for this model, kept while the model lives: compiled once per batch shape.
+    """jax.jit(jax.grad(objective)) for this model, kept while the model lives.
 
-    (Compiled, it starts ~10x faster than eager jax.grad, which compiles every operation on its own.)
+    Compiled once per batch shape, it starts ~10x faster than eager jax.grad, which compiles every
+    operation on its own.
     """
     import jax
 
@@ -177,9 +179,9 @@ def _check_batch(x, y):
 
 
 def layer_gradient_norms(model, x, y, training=False):
-    """Per Dense layer: L2 norms of the kernel gradient (grad_norm) and bias gradient, and grad_norm / ||kernel||.
+    """Per Dense layer: L2 norms of the kernel and bias gradients, and grad_norm / ||kernel||.
 
-    One row per Dense layer, input to output; NaN for a bias the layer lacks or a frozen (untrainable) weight.
+    One row per Dense layer, input to output; NaN for a missing bias or a frozen weight.
     training: compute the gradients in training mode (see `gradients`).
     """
     grads = gradients(model, x, y, training=training)
@@ -208,11 +210,11 @@ def _norm(array):
     return float(np.linalg.norm(np.asarray(array, dtype=np.float64).ravel()))
 
 
-# --------------------------------------------------------------------------- recording during training
+# ------------------------------------------------------- recording during training
 
 
 class GradientNormLog(keras.callbacks.Callback):
-    """Records `layer_gradient_norms` on the fixed batch (x, y) at the start of training and after every epoch.
+    """Records `layer_gradient_norms` on a fixed batch (x, y) at the start and after every epoch.
 
     training: measure the gradients training computes (batch statistics in batch normalization,
     dropout active); False measures them in inference mode.
@@ -235,12 +237,12 @@ class GradientNormLog(keras.callbacks.Callback):
         self.rows += [{"epoch": epoch, **row} for row in frame.to_dict("records")]
 
     def frame(self):
-        """Long table: epoch (0 = at initialization), layer, grad_norm (kernel), bias_grad_norm, relative_grad_norm."""
+        """Long table: epoch (0 = at initialization) and the columns of layer_gradient_norms."""
         return pd.DataFrame(self.rows)
 
 
 class WeightLog(keras.callbacks.Callback):
-    """Records `weight_stats` at the start of training and after every epoch, and the first hidden kernel.
+    """Records `weight_stats` at the start and after every epoch, and the first hidden kernel.
 
     first_layer_start / first_layer_end: copies of the first Dense kernel before and after training.
     """
@@ -264,11 +266,11 @@ class WeightLog(keras.callbacks.Callback):
         return np.array(keras.ops.convert_to_numpy(dense_layers(self.model)[0].kernel.value))
 
     def frame(self):
-        """Long table: epoch (0 = at initialization), layer, mean, std, unit_spread of each Dense kernel."""
+        """Long table: epoch (0 = at initialization), layer, mean, std, unit_spread per kernel."""
         return pd.DataFrame(self.rows)
 
 
-# --------------------------------------------------------------------------- weight trajectories and PCA
+# ------------------------------------------------------- weight trajectories and PCA
 
 
 def flat_weights(model, layer=None):
@@ -283,10 +285,10 @@ def flat_weights(model, layer=None):
 
 
 class WeightTrajectory(keras.callbacks.Callback):
-    """Records the flattened weights at the start of training and every `every` epochs (and the last).
+    """Records the flattened weights at the start and every `every` epochs (and the last).
 
-    After fit: `epochs` (0 = initial), `points` (records x weights) for the whole model and, if `layer`
-    names one, `layer_points` for that layer alone; `accuracy` holds the logged val_accuracy (or accuracy).
+    After fit: `epochs` (0 = initial), `points` (records x weights), `layer_points` (the same for
+    `layer`, if given) and `accuracy` (the logged val_accuracy, or accuracy).
     net: record this sub-model of a models.side_by_side model instead (its own accuracy is logged).
     """
 
@@ -330,30 +332,31 @@ def pca(points, n_components=2):
     return centred @ components[:n_components].T, ratio
 
 
-# --------------------------------------------------------------------------- the Hessian
+# ------------------------------------------------------- the Hessian
 
 
 def mean_squared_error(y, prediction):
-    """Mean of (y - prediction)^2 over every entry, as a sum divided by the count (float64-safe under JAX)."""
+    """Mean of (y - prediction)^2 over every entry, as a sum over the count (float64 under JAX)."""
     squared = keras.ops.square(keras.ops.convert_to_tensor(y, dtype=prediction.dtype) - prediction)
     return keras.ops.sum(squared) / np.prod(squared.shape)
 
 
 def hessian(model, x, y, loss_fn=mean_squared_error):
-    """Exact Hessian of loss_fn(y, model(x)) with respect to every trainable weight, a (P, P) float64 array.
+    """Exact Hessian of loss_fn(y, model(x)) in every trainable weight: a (P, P) float64 array.
 
-    Computed on a float64 copy of the model by differentiating the gradient once more (jax.hessian of the
-    loss as a function of the flattened weights; TensorFlow: GradientTape.jacobian of the gradient).
-    P weights cost P gradient evaluations: meant for small models (a few thousand weights at most).
-    loss_fn must keep float64 (keras.ops.mean computes in float32 under JAX; divide a sum instead).
+    Computed on a float64 copy of the model by differentiating the gradient once more (jax.hessian
+    of the loss as a function of the flattened weights; TensorFlow: GradientTape.jacobian of the
+    gradient). P weights cost P gradient evaluations: for small models (a few thousand weights at
+    most).
+    loss_fn must keep float64 (under JAX, keras.ops.mean computes in float32: divide a sum instead).
     """
     return hessian_function(model, x, y, loss_fn)(flat_weights(model))
 
 
 def hessian_function(model, x, y, loss_fn=mean_squared_error):
-    """A function: flat weight vector (as flat_weights gives) -> the Hessian of `hessian` at those weights,
-    for this model's architecture and data. Build it once and call it for many weight vectors: under JAX
-    it is compiled on the first call only."""
+    """A function: flat weight vector (as flat_weights gives) -> the Hessian of `hessian` at those
+    weights, for this model's architecture and data. Build it once and call it for many weight
+    vectors: under JAX it is compiled on the first call only."""
     _check_batch(x, y)
     model64 = float64_copy(model)
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -417,15 +420,18 @@ def _tf_hessian_function(model, x, y, loss_fn):
 
 
 def minimal_ratio(hessian_matrix, tol=0.0):
-    """Fraction of the (symmetrized) Hessian's eigenvalues above `tol`: 1 at a strict local minimum."""
+    """Share of the (symmetrized) Hessian's eigenvalues above `tol`: 1 at a strict local minimum."""
     h = np.asarray(hessian_matrix, dtype=np.float64)
     return float(np.mean(np.linalg.eigvalsh((h + h.T) / 2) > tol))
 
 
 def hessian_spectrum(hessian_matrix, rel_tol=1e-6):
-    """What a Hessian's eigenvalues say about a critical point: a dict of the minimal ratio and the counts of
-    negative, near-zero and positive eigenvalues, plus the extremes. Eigenvalues within rel_tol x the largest
-    |eigenvalue| of 0 count as near zero (flat directions), not as positive or negative."""
+    """What a Hessian's eigenvalues say about a critical point.
+
+    A dict of the minimal ratio and the counts of negative, near-zero and positive eigenvalues, plus
+    the extremes. Eigenvalues within rel_tol x the largest |eigenvalue| of 0 count as near zero
+    (flat directions), not as positive or negative.
+    """
     if not 0 <= rel_tol < 1:
         raise ValueError(f"rel_tol must be a float in [0, 1), got {rel_tol!r}")
     h = np.asarray(hessian_matrix, dtype=np.float64)
@@ -441,7 +447,7 @@ def hessian_spectrum(hessian_matrix, rel_tol=1e-6):
     }
 
 
-# --------------------------------------------------------------------------- near-critical points
+# ------------------------------------------------------- near-critical points
 
 
 def gradient_norm(model, x, y, loss_fn=None):
@@ -467,11 +473,12 @@ def descend_gradient_norm(
     chunk=1000,
     label="gradient-norm descent",
 ):
-    """Move the weights to a nearby point where the gradient (almost) vanishes: `epochs` full-batch Adam steps
-    on the objective |dL/dw|^2 instead of L (a minimum of it is any critical point: minimum or saddle).
+    """Move the weights to a nearby point where the gradient (almost) vanishes.
 
-    One compiled loop (labs_lib.loops, objective "grad_norm"); works on a models.side_by_side model, each net
-    then descending its own gradient norm. Returns the loop's history (epoch, loss, grad_norm before each step).
+    `epochs` full-batch Adam steps on the objective |dL/dw|^2 instead of L (a minimum of it is any
+    critical point: minimum or saddle), in one compiled loop (labs_lib.loops, objective
+    "grad_norm"). Works on a models.side_by_side model, each net then descending its own gradient
+    norm. Returns the loop's history (epoch, loss, grad_norm before each step).
     """
     optimizer = keras.optimizers.Adam(learning_rate)
     history, _ = fit_full_batch(
@@ -488,15 +495,15 @@ def descend_gradient_norm(
     return history
 
 
-# --------------------------------------------------------------------------- float64 models
+# ------------------------------------------------------- float64 models
 
 
 @contextlib.contextmanager
 def float64_scope():
     """Inside this block, new Keras layers and models are float64 (weights and computation).
 
-    Sets both floatx and the default dtype policy (Keras caches the policy: floatx alone can leak into
-    later models) and, under JAX, jax_enable_x64; all three are restored on exit.
+    Sets both floatx and the default dtype policy (Keras caches the policy: floatx alone can leak
+    into later models) and, under JAX, jax_enable_x64; all three are restored on exit.
     """
     floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx("float64")
@@ -510,7 +517,7 @@ def float64_scope():
 
 
 def float64_copy(model):
-    """A float64 clone of a model (same architecture, every floating layer float64), with its weights."""
+    """A float64 clone of a model (same architecture, all floating layers float64), its weights."""
     config = _float64_config({"class_name": "Model", "config": model.get_config()})["config"]
     with float64_scope():
         copy = model.__class__.from_config(config)
@@ -520,7 +527,7 @@ def float64_copy(model):
 
 
 def _float64_config(config):
-    """A model config with every floating layer dtype (including the inputs') replaced by float64."""
+    """A model config with every floating layer dtype (the inputs' too) replaced by float64."""
     if isinstance(config, list):
         return [_float64_config(item) for item in config]
     if not isinstance(config, dict):
@@ -544,14 +551,14 @@ def _is_float(dtype):
 
 
 def weight_dtypes(model):
-    """The dtypes the trainable weights are actually stored in (under JAX without x64, float64 ones are float32)."""
+    """Storage dtypes of the trainable weights (under JAX without x64, float64 ones are float32)."""
     return sorted(
         {keras.backend.standardize_dtype(v.value.dtype) for v in model.trainable_variables}
     )
 
 
 def _x64(model):
-    """Under JAX, a context enabling 64-bit floats (for a float64 model, or model=None); else a no-op."""
+    """JAX: a context enabling 64-bit floats (for a float64 model, or model=None); else a no-op."""
     if keras.backend.backend() != "jax":
         return contextlib.nullcontext()
     if model is not None and all(v.dtype != "float64" for v in model.trainable_variables):
@@ -561,11 +568,11 @@ def _x64(model):
     return jax.enable_x64(True)
 
 
-# --------------------------------------------------------------------------- gradient checking
+# ------------------------------------------------------- gradient checking
 
 
 def numerical_gradient(f, w, eps=1e-6):
-    """Central differences (f(w + eps) - f(w - eps)) / (2 eps) of a scalar f, for every entry of w (float64).
+    """Central differences (f(w + eps) - f(w - eps)) / (2 eps) of a scalar f, for each entry of w.
 
     f is called with a perturbed float64 copy of w, one entry at a time (2 calls per entry).
     """
@@ -597,8 +604,9 @@ def gradient_check(model, x, y, layer, n_entries=None, eps=1e-6, seed=0):
 
     layer: a layer name or layer. n_entries: check a seeded random subset of the kernel's entries
     (None = all). Returns {"relative_error", "autodiff", "numerical", "entries"}: both gradients at
-    the flat kernel indices `entries`. The model must be float64 (see float64_scope), and so must
-    every layer's output: under JAX, Keras 3.15 computes tanh in float32 even then (use sigmoid or relu).
+    the flat kernel indices `entries`.
+    The model must be float64 (see float64_scope), and so must every layer's output: under JAX,
+    Keras 3.15 computes tanh in float32 even then (use sigmoid or relu).
     """
     kernel = _checked_kernel(model, layer, x)
     entries = _entries(kernel.shape, n_entries, seed)
@@ -627,7 +635,10 @@ def gradient_check(model, x, y, layer, n_entries=None, eps=1e-6, seed=0):
 
 
 def _checked_kernel(model, layer, x):
-    """The kernel variable of `layer` (a name or a layer) of a model computing in float64 on x; else ValueError."""
+    """The kernel variable of `layer` (name or layer), if the model computes in float64 on x.
+
+    Raises ValueError otherwise.
+    """
     with_kernel = [lay for lay in model.layers if getattr(lay, "kernel", None) is not None]
     names = [lay.name for lay in with_kernel]
     name = layer if isinstance(layer, str) else getattr(layer, "name", layer)
@@ -643,13 +654,17 @@ def _checked_kernel(model, layer, x):
     if low:
         raise ValueError(
             f"gradient_check needs every layer to compute in float64, but {low} return lower "
-            f"precision (under JAX, Keras 3 computes tanh in float32): use sigmoid or relu, or TensorFlow"
+            "precision (under JAX, Keras 3 computes tanh in float32): use sigmoid or relu, "
+            "or TensorFlow"
         )
     return with_kernel[names.index(name)].kernel
 
 
 def _low_precision_layers(model, x):
-    """Names of the layers of a Sequential model whose outputs on x are not float64 (others: not probed)."""
+    """Names of the layers of a Sequential model whose outputs on x are not float64.
+
+    Other models are not probed: [].
+    """
     if not isinstance(model, keras.Sequential):
         return []
     low, h = [], np.asarray(x, dtype=np.float64)
@@ -668,7 +683,8 @@ def _entries(shape, n_entries, seed):
         return np.arange(size)
     if not isinstance(n_entries, (int, np.integer)) or not 1 <= n_entries <= size:
         raise ValueError(
-            f"n_entries must be None or an int in [1, {size}] (the kernel's size), got {n_entries!r}"
+            f"n_entries must be None or an int in [1, {size}] (the kernel's size), "
+            f"got {n_entries!r}"
         )
     return np.sort(np.random.default_rng(seed).choice(size, size=int(n_entries), replace=False))
 
@@ -679,7 +695,7 @@ def _check_eps(eps):
         raise ValueError(f"eps must be a positive float, got {eps!r}")
 
 
-# --------------------------------------------------------------------------- a hand-written backward pass
+# ------------------------------------------------------- a hand-written backward pass
 
 
 def manual_params(sizes, seed=0):
@@ -689,7 +705,8 @@ def manual_params(sizes, seed=0):
     """
     if len(sizes) < 2 or any(int(n) < 1 for n in sizes):
         raise ValueError(
-            f"sizes must list at least 2 positive widths (inputs, ..., classes), got {list(sizes)!r}"
+            "sizes must list at least 2 positive widths (inputs, ..., classes), "
+            f"got {list(sizes)!r}"
         )
     rng, params = np.random.default_rng(seed), {}
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
@@ -745,9 +762,10 @@ def manual_gradient(params, x, y, bug=None):
 
 
 def manual_gradient_check(params, x, y, bug=None, eps=1e-6):
-    """`manual_gradient` (with an optional bug) vs central differences of `manual_loss`, over all weights.
+    """`manual_gradient` (with an optional bug) vs central differences of `manual_loss`.
 
-    Returns {"relative_error", "manual", "numerical"} (both gradients flattened, in params order).
+    Over all weights. Returns {"relative_error", "manual", "numerical"} (both gradients flattened,
+    in params order).
     """
     manual = np.concatenate([g.ravel() for g in manual_gradient(params, x, y, bug).values()])
     shapes = [np.shape(w) for w in params.values()]
@@ -766,13 +784,15 @@ def manual_gradient_check(params, x, y, bug=None, eps=1e-6):
     }
 
 
-# --------------------------------------------------------------------------- flatness and sensitivity (notebook 08)
+# ------------------------------------------------------- flatness and sensitivity (notebook 08)
 
 
 def interpolate(weights_a, weights_b, alpha):
-    """(1 - alpha) * a + alpha * b for each pair of arrays (lists as model.get_weights gives), computed in
-    float64 and returned in a's dtype, so alpha 0 gives weights_a and alpha 1 weights_b exactly. Arrays
-    that are not floating point (e.g. a random generator's state) are taken from weights_a."""
+    """(1 - alpha) * a + alpha * b for each pair of arrays (lists as model.get_weights gives).
+
+    Computed in float64 and returned in a's dtype, so alpha 0 gives weights_a and alpha 1 weights_b
+    exactly. Non-floating arrays (e.g. a random generator's state) are taken from weights_a.
+    """
     if len(weights_a) != len(weights_b) or any(
         np.shape(a) != np.shape(b) for a, b in zip(weights_a, weights_b)
     ):
@@ -792,7 +812,7 @@ def interpolate(weights_a, weights_b, alpha):
 
 
 def interpolation_curve(model, weights_a, weights_b, alphas, sets, batch_size=4096):
-    """Cross-entropy and accuracy of `model` at interpolate(weights_a, weights_b, alpha) for each alpha.
+    """Cross-entropy and accuracy of `model` at interpolate(weights_a, weights_b, alpha), per alpha.
 
     sets: {name: (x, y)} with integer labels. Returns a DataFrame: alpha, then <name>_loss and
     <name>_accuracy per set. The model's own weights are put back afterwards.
@@ -817,8 +837,8 @@ def interpolation_curve(model, weights_a, weights_b, alphas, sets, batch_size=40
 def input_jacobian_norms(model, x, softmax=True, batch_size=256):
     """Per example, the Frobenius norm of the Jacobian d output / d input: a (N,) float64 array.
 
-    output = softmax of the model's logits (softmax=True) or the model's raw output. Its mean over test
-    points is the *sensitivity* of the network to its input (Novak et al. 2018). Inference mode.
+    output: softmax of the model's logits (softmax=True) or the model's raw output, in inference
+    mode. Its mean over test points is the network's *sensitivity* to its input (Novak et al. 2018).
     """
     x = np.asarray(x, dtype="float32")
     if len(x) == 0:
@@ -830,7 +850,8 @@ def input_jacobian_norms(model, x, softmax=True, batch_size=256):
         norms = _tf_jacobian_norms(model, softmax)
     else:
         raise NotImplementedError(
-            f"input Jacobians are implemented for the tensorflow and jax backends only, got {backend!r}"
+            "input Jacobians are implemented for the tensorflow and jax backends only, "
+            f"got {backend!r}"
         )
     return np.concatenate(
         [norms(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
@@ -875,8 +896,8 @@ def _tf_jacobian_norms(model, softmax):
 
 def sharpness(model, x, y, epsilon=1e-3, steps=10):
     """Keskar et al.'s epsilon-sharpness, in %: 100 (max L(w + z) - L(w)) / (1 + L(w)) over the box
-    |z_i| <= epsilon (|w_i| + 1), the maximum estimated by `steps` steps of projected sign-gradient ascent
-    from z = 0. L = cross-entropy on (x, y). The model's weights are put back afterwards."""
+    |z_i| <= epsilon (|w_i| + 1), the maximum estimated by `steps` steps of projected sign-gradient
+    ascent from z = 0. L = cross-entropy on (x, y). The model's weights are put back afterwards."""
     if not (epsilon > 0 and steps >= 1):
         raise ValueError(
             f"need epsilon > 0 and steps >= 1, got epsilon={epsilon!r}, steps={steps!r}"

@@ -8,7 +8,7 @@ from keras import ops
 
 
 class BatchNorm(keras.layers.Layer):
-    """Batch normalization of (batch, features) inputs, a readable twin of keras.layers.BatchNormalization.
+    """Batch norm of (batch, features) inputs, a readable twin of keras.layers.BatchNormalization.
 
     Training (per feature, over the mini-batch B):
         mu = mean_B(x)                       var = mean_B((x - mu)^2)   (biased)
@@ -43,9 +43,8 @@ class BatchNorm(keras.layers.Layer):
         )
 
     def call(self, inputs, training=False):
-        if (
-            training and self.trainable
-        ):  # a frozen layer (trainable=False) uses the running averages, as in Keras
+        # A frozen layer (trainable=False) uses the running averages, as in Keras.
+        if training and self.trainable:
             mu = ops.mean(inputs, axis=0)  # mini-batch mean
             var = ops.mean(ops.square(inputs - mu), axis=0)  # mini-batch variance (biased)
             # running averages, used at inference time

@@ -1,9 +1,9 @@
 """Compiled full-batch training: many steps per call, for the long runs of notebooks 06 and 07.
 
-`model.fit` pays one Python round trip per epoch (~40 ms under TensorFlow, ~1.5 ms under JAX on a CPU);
-25 000 full-batch epochs that way cost minutes of overhead per model. Here a chunk of steps is one
-compiled call: `jax.lax.scan` under JAX, a `tf.function` loop under TensorFlow. Each step records the
-loss and the gradient norm *before* its update (epoch e's row = the model after e - 1 updates).
+`model.fit` pays one Python round trip per epoch (~40 ms under TensorFlow, ~1.5 ms under JAX on a
+CPU); 25 000 full-batch epochs that way cost minutes of overhead per model. Here a chunk of steps is
+one compiled call: `jax.lax.scan` under JAX, a `tf.function` loop under TensorFlow. Each step
+records the loss and the gradient norm *before* its update (epoch e's row: after e - 1 updates).
 """
 
 import time
@@ -16,9 +16,10 @@ OBJECTIVES = ("loss", "grad_norm")
 
 
 class Converged:
-    """The convergence rule of the function-fitting runs: the loss stayed within a band of relative width
-    `tol` for the last `window` epochs, i.e. max - min <= tol * min over those epochs. (Comparing only two
-    epochs `window` apart would fire on an oscillating loss that happens to come back to the same value.)"""
+    """The convergence rule of the function-fitting runs: the loss stayed within a band of relative
+    width `tol` for the last `window` epochs, i.e. max - min <= tol * min over those epochs.
+    (Comparing only two epochs `window` apart would fire on an oscillating loss that happens to come
+    back to the same value.)"""
 
     def __init__(self, window=500, tol=1e-3):
         if window < 2 or tol <= 0:
@@ -37,11 +38,11 @@ class Converged:
 
 
 def trainer(model, optimizer, x, y, loss="mse", objective="loss"):
-    """A function run(n) doing n full-batch steps on (x, y) in one compiled call; returns (losses, grad_norms).
+    """A function run(n): n full-batch steps on (x, y) in one compiled call -> (losses, grad_norms).
 
-    objective "loss" descends the loss; "grad_norm" descends the squared gradient norm |dL/dw|^2 (to find
-    a point where the gradient vanishes). Weight decay belongs to the optimizer (e.g. keras.optimizers.AdamW).
-    The model's variables hold the weights after each call.
+    objective "loss" descends the loss; "grad_norm" descends the squared gradient norm |dL/dw|^2 (to
+    find a point where the gradient vanishes). Weight decay belongs to the optimizer (e.g.
+    keras.optimizers.AdamW). The model's variables hold the weights after each call.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {{{', '.join(OBJECTIVES)}}}, got {objective!r}")
@@ -58,10 +59,10 @@ def trainer(model, optimizer, x, y, loss="mse", objective="loss"):
 
 
 def scalar_loss(loss):
-    """A Keras loss (name, function or Loss object) as a function (y, prediction) -> mean over the batch.
+    """A Keras loss (name, function or Loss object) as f(y, prediction) -> mean over the batch.
 
-    For a models.side_by_side model (a list of predictions) it is the sum of every net's loss: each net
-    then gets exactly its own gradient, and the squared gradient norm is the sum of the nets' own.
+    For a models.side_by_side model (a list of predictions) it is the sum of every net's loss: each
+    net then gets exactly its own gradient, and the squared gradient norm is the sum of theirs.
     """
     fn = keras.losses.get(loss)
     mean = (
@@ -159,9 +160,10 @@ def fit_full_batch(
 ):
     """Full-batch training for up to `epochs` steps, `chunk` steps per compiled call.
 
-    converged: a Converged rule; training stops at the end of the chunk in which it first holds. Returns
-    (history, converged_epoch): history has one row per epoch run (epoch, loss, grad_norm, seconds since
-    the start, at chunk ends), converged_epoch is the first epoch at which the rule held (None if never).
+    converged: a Converged rule; training stops at the end of the chunk in which it first holds.
+    Returns (history, converged_epoch): history has one row per epoch run (epoch, loss, grad_norm,
+    seconds since the start, at chunk ends); converged_epoch is the first epoch at which the rule
+    held (None if never).
     """
     run = trainer(model, optimizer, x, y, loss, objective)
     losses, norms, seconds, start, hit = [], [], [], time.perf_counter(), None
@@ -173,18 +175,17 @@ def fit_full_batch(
         hit = converged.first_epoch(losses) if converged else None
         if hit or len(losses) >= epochs or not np.isfinite(losses[-1]):
             break
+    print_summary(label, losses, norms, hit, seconds[-1])
+    epoch = np.arange(1, len(losses) + 1)
+    history = pd.DataFrame({"epoch": epoch, "loss": losses, "grad_norm": norms, "seconds": seconds})
+    return history, hit
+
+
+def print_summary(label, losses, norms, hit, seconds):
+    """fit_full_batch's last line: epochs run, final loss and gradient norm, convergence, time."""
+    converged = f", converged at epoch {hit}" if hit else ""
     print(
         f"{label}: {len(losses)} epochs, loss {losses[-1]:.3g}, gradient norm {norms[-1]:.3g}"
-        + (f", converged at epoch {hit}" if hit else "")
-        + f" ({seconds[-1]:.1f} s)",
+        f"{converged} ({seconds:.1f} s)",
         flush=True,
     )
-    history = pd.DataFrame(
-        {
-            "epoch": np.arange(1, len(losses) + 1),
-            "loss": losses,
-            "grad_norm": norms,
-            "seconds": seconds,
-        }
-    )
-    return history, hit

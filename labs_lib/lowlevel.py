@@ -1,4 +1,4 @@
-"""Low-level TensorFlow: softmax networks written out with tf.Variable, tf.matmul and tf.GradientTape.
+"""Low-level TensorFlow: softmax networks written with tf.Variable, tf.matmul and tf.GradientTape.
 
 No Keras layers, optimizers or losses: forward pass, softmax, cross-entropy, accuracy, penalties and
 mini-batch gradient descent are each a few lines below. Notebook 04 shows them; tests check them.
@@ -17,15 +17,14 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "low-level API directly. Install it with `pip install tensorflow-cpu` (CPU machines)."
     ) from exc
 
-tf.get_logger().setLevel(
-    "ERROR"
-)  # one traced training loop per run: retracing warnings are expected
+# One traced training loop per run: retracing warnings are expected.
+tf.get_logger().setLevel("ERROR")
 
 PENALTIES = ("l1", "l2")
 
 
 def naive_softmax(logits):
-    """exp(z) / sum exp(z), as the formula reads: overflows to inf/NaN once a logit passes ~88 (float32)."""
+    """exp(z) / sum exp(z), as the formula reads: inf/NaN once a logit passes ~88 (float32)."""
     e = tf.exp(logits)
     return e / tf.reduce_sum(e, axis=-1, keepdims=True)
 
@@ -57,7 +56,8 @@ def accuracy(labels, logits):
 def init_params(sizes, seed=0):
     """[(W, b), ...] tf.Variables for layer sizes [n_in, hidden..., n_out]: He-normal W, zero b.
 
-    With no hidden layer (softmax regression) W starts at zero: the loss is convex and needs no symmetry breaking.
+    With no hidden layer (softmax regression) W starts at zero: the loss is convex, with no
+    symmetry to break.
     """
     params = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -82,7 +82,7 @@ def forward(params, x):
 
 
 def penalty(params, kind=None, strength=0.0):
-    """strength * sum(W^2) (l2) or strength * sum|W| (l1) over the weight matrices (not the biases)."""
+    """strength * sum(W^2) (l2) or strength * sum|W| (l1) over the weight matrices, not biases."""
     if kind is None or strength == 0:
         return tf.constant(0.0)
     if kind not in PENALTIES:
@@ -92,14 +92,17 @@ def penalty(params, kind=None, strength=0.0):
 
 
 def softmax_regression_gradients(w, b, x, labels):
-    """Hand-derived gradients of the mean cross-entropy of softmax(x W + b): X^T (P - Y) / N and mean(P - Y)."""
+    """Hand-derived gradients of the mean cross-entropy of softmax(x W + b) with respect to W, b.
+
+    dW = X^T (P - Y) / N and db = mean(P - Y) over the batch (P: probabilities, Y: one-hot labels).
+    """
     delta = stable_softmax(tf.matmul(x, w) + b) - tf.one_hot(labels, w.shape[1])
     n = tf.cast(tf.shape(x)[0], tf.float32)
     return tf.matmul(x, delta, transpose_a=True) / n, tf.reduce_mean(delta, axis=0)
 
 
 def sgd_steps(params, lr, kind=None, strength=0.0):
-    """A compiled function running mini-batch gradient descent over a (steps, batch) array of indices into (x, y)."""
+    """A compiled run(x, y, batches): a gradient-descent step per row of (steps, batch) indices."""
     variables = [v for pair in params for v in pair]
 
     @tf.function
@@ -126,7 +129,7 @@ def evaluate(params, x, y, kind=None, strength=0.0):
 
 
 def batch_indices(n, batch_size, epochs, seed=0):
-    """(steps, batch_size) int32 indices: each epoch a fresh seeded permutation, the last partial batch dropped."""
+    """(steps, batch_size) int32 indices: a seeded permutation per epoch, partial batch dropped."""
     rng = np.random.default_rng(seed)
     per_epoch = n // batch_size
     if per_epoch == 0:
@@ -153,7 +156,7 @@ def train(
     seed=0,
     label="model",
 ):
-    """Mini-batch gradient descent on data.x_train; every `eval_every` steps, metrics as a DataFrame row.
+    """Mini-batch gradient descent on data.x_train; returns metrics every `eval_every` steps.
 
     Rows: step, epoch (fractional), loss/accuracy on the first `n_eval` training examples, val_loss,
     val_accuracy, objective (train loss + penalty), seconds since the start. Inputs are flattened.
@@ -167,36 +170,41 @@ def train(
     rows, start = [], time.perf_counter()
 
     def record(step):
-        train_m, val_m = (
-            evaluate(params, x_eval, y_eval, kind, strength),
-            evaluate(params, x_val, y_val),
-        )
-        rows.append(
-            {
-                "step": step,
-                "epoch": step / steps_per_epoch,
-                **train_m,
-                "val_loss": val_m["loss"],
-                "val_accuracy": val_m["accuracy"],
-                "seconds": time.perf_counter() - start,
-            }
-        )
+        train_m = evaluate(params, x_eval, y_eval, kind, strength)
+        val_m = evaluate(params, x_val, y_val)
+        rows.append(progress_row(step, steps_per_epoch, train_m, val_m, start))
 
     record(0)
     for first in range(0, len(batches), eval_every):
         chunk = batches[first : first + eval_every]
         run(x, y, tf.constant(chunk))
         record(first + len(chunk))
-        if len(rows) % max(1, (len(batches) // eval_every) // 4) == 0 or first + eval_every >= len(
-            batches
-        ):
-            last = rows[-1]
-            print(
-                f"{label}: step {last['step']}/{len(batches)}  loss {last['loss']:.4f}  accuracy {last['accuracy']:.4f}"
-                f"  val_loss {last['val_loss']:.4f}  val_accuracy {last['val_accuracy']:.4f}  ({last['seconds']:.1f} s)",
-                flush=True,
-            )
+        print_progress(label, rows, len(batches), eval_every)
     return pd.DataFrame(rows)
+
+
+def progress_row(step, steps_per_epoch, train_metrics, val_metrics, start):
+    """One row of train's DataFrame; `start` is the perf_counter time training started."""
+    return {
+        "step": step,
+        "epoch": step / steps_per_epoch,
+        **train_metrics,
+        "val_loss": val_metrics["loss"],
+        "val_accuracy": val_metrics["accuracy"],
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def print_progress(label, rows, n_steps, eval_every):
+    """Print the newest row about four times a run, and at the last step."""
+    last = rows[-1]
+    if len(rows) % max(1, (n_steps // eval_every) // 4) == 0 or last["step"] == n_steps:
+        print(
+            f"{label}: step {last['step']}/{n_steps}  loss {last['loss']:.4f}  "
+            f"accuracy {last['accuracy']:.4f}  val_loss {last['val_loss']:.4f}  "
+            f"val_accuracy {last['val_accuracy']:.4f}  ({last['seconds']:.1f} s)",
+            flush=True,
+        )
 
 
 def flat(images):

@@ -9,8 +9,8 @@ import keras
 from labs_lib import layers as scratch_layers
 from labs_lib import regularization
 
-# Moving-average momentum of batch normalization's inference statistics. Keras's 0.99 needs ~500 steps
-# to forget its initial values, more than a quick run takes; 0.9 (PyTorch's default) needs ~50.
+# Moving-average momentum of batch normalization's inference statistics. Keras's 0.99 needs
+# ~500 steps to forget its initial values, more than a quick run takes; 0.9 (PyTorch's) needs ~50.
 BN_MOMENTUM = 0.9
 
 INITIALIZERS = (
@@ -54,80 +54,88 @@ def mlp(
     batch_norm=False,
     name="mlp",
 ):
-    """A dense network: [augmentation], Flatten, [Gaussian input noise], Dense+[Dropout] per `hidden`, logits.
+    """A dense classifier: [augment], Flatten, [noise], Dense + [Dropout] per `hidden`, logits.
 
-    Every Dense kernel uses `kernel_initializer` (each layer its own seed) and, if `penalty` is "l1" or
-    "l2", that weight penalty of `strength`; biases start at zero. `dropout` is one rate for every hidden
-    layer or a list, one per layer (a shorter list repeats its last rate). `augment`: a Keras layer
-    applied to the images first (see regularization.augmentation). Noise, dropout and augmentation act
-    in training only. `batch_norm`: each hidden layer is Dense (no bias), batch normalization, activation;
-    True uses keras.layers.BatchNormalization, "scratch" the from-scratch labs_lib.layers.BatchNorm.
-    `activation` is any Keras activation name (relu, sigmoid, tanh, leaky_relu, ...).
+    Kernels: `kernel_initializer` (each layer its own seed), `penalty` "l1"/"l2" of `strength`.
+    dropout: one rate, or one per hidden layer (a short list repeats its last); augment: a Keras
+    layer for the images (regularization.augmentation). Noise, dropout, augment: training only.
+    batch_norm: True (Keras's) or "scratch" (labs_lib.layers.BatchNorm) after a bias-free Dense.
+    activation: any Keras activation name (relu, sigmoid, tanh, leaky_relu, ...).
     """
+    check_mlp_options(hidden, batch_norm)
+    rates = dropout_rates(dropout, len(hidden))
+    reg = regularization.weight_penalty(penalty, strength) if penalty else None
+    layers = input_layers(input_shape, augment, input_noise_variance, seed)
+    for i, (width, rate) in enumerate(zip(hidden, rates)):
+        init = initializer(kernel_initializer, seed=seed + i, stddev=stddev)
+        layers += hidden_layers(i + 1, width, activation, init, reg, batch_norm)
+        if rate:
+            layers.append(keras.layers.Dropout(rate, seed=seed + i, name=f"dropout_{i + 1}"))
+    init = initializer(kernel_initializer, seed=seed + len(hidden), stddev=stddev)
+    logits = keras.layers.Dense(
+        n_classes, kernel_initializer=init, kernel_regularizer=reg, name="logits"
+    )
+    return keras.Sequential([*layers, logits], name=name)
+
+
+def check_mlp_options(hidden, batch_norm):
+    """Raise ValueError unless `hidden` holds positive widths and `batch_norm` is a known kind."""
     if not hidden or any(int(w) < 1 for w in hidden):
         raise ValueError(
             f"hidden must be a non-empty list of positive widths, got {list(hidden)!r}"
         )
     if batch_norm not in (False, True, "scratch"):
         raise ValueError(f"batch_norm must be False, True or 'scratch', got {batch_norm!r}")
-    rates = dropout_rates(dropout, len(hidden))
-    reg = regularization.weight_penalty(penalty, strength) if penalty else None
+
+
+def input_layers(input_shape, augment, noise_variance, seed):
+    """The layers before the first hidden one: Input, [augment], Flatten, [Gaussian noise]."""
     layers = [keras.Input(shape=tuple(input_shape))]
     if augment is not None:
         layers.append(augment)
     layers.append(keras.layers.Flatten())
-    if input_noise_variance:
-        layers.append(
-            keras.layers.GaussianNoise(regularization.noise_stddev(input_noise_variance), seed=seed)
+    if noise_variance:
+        stddev = regularization.noise_stddev(noise_variance)
+        layers.append(keras.layers.GaussianNoise(stddev, seed=seed))
+    return layers
+
+
+def hidden_layers(number, width, activation, init, reg, batch_norm):
+    """Hidden layer `number` (1-based): Dense, or Dense (no bias), batch norm and activation."""
+    if not batch_norm:
+        dense = keras.layers.Dense(
+            int(width),
+            activation=activation,
+            kernel_initializer=init,
+            kernel_regularizer=reg,
+            name=f"hidden_{number}",
         )
-    for i, (width, rate) in enumerate(zip(hidden, rates)):
-        init = initializer(kernel_initializer, seed=seed + i, stddev=stddev)
-        if batch_norm:
-            layers += [
-                keras.layers.Dense(
-                    int(width),
-                    use_bias=False,
-                    kernel_initializer=init,
-                    kernel_regularizer=reg,
-                    name=f"hidden_{i + 1}",
-                ),
-                batch_norm_layer(batch_norm, f"batch_norm_{i + 1}"),
-                keras.layers.Activation(activation, name=f"{activation}_{i + 1}"),
-            ]
-        else:
-            layers.append(
-                keras.layers.Dense(
-                    int(width),
-                    activation=activation,
-                    kernel_initializer=init,
-                    kernel_regularizer=reg,
-                    name=f"hidden_{i + 1}",
-                )
-            )
-        if rate:
-            layers.append(keras.layers.Dropout(rate, seed=seed + i, name=f"dropout_{i + 1}"))
-    init = initializer(kernel_initializer, seed=seed + len(hidden), stddev=stddev)
-    layers.append(
-        keras.layers.Dense(
-            n_classes, kernel_initializer=init, kernel_regularizer=reg, name="logits"
-        )
+        return [dense]
+    dense = keras.layers.Dense(
+        int(width),
+        use_bias=False,
+        kernel_initializer=init,
+        kernel_regularizer=reg,
+        name=f"hidden_{number}",
     )
-    return keras.Sequential(layers, name=name)
+    normalize = batch_norm_layer(batch_norm, f"batch_norm_{number}")
+    return [dense, normalize, keras.layers.Activation(activation, name=f"{activation}_{number}")]
 
 
 def batch_norm_layer(kind, name):
-    """A batch-normalization layer with the pack's momentum: Keras's (kind True) or the from-scratch one ("scratch")."""
+    """Batch normalization, the pack's momentum: Keras's (kind True) or labs_lib's ("scratch")."""
     if kind == "scratch":
         return scratch_layers.BatchNorm(momentum=BN_MOMENTUM, name=name)
     return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
 
 
 def dropout_rates(dropout, n_layers):
-    """One dropout rate per hidden layer from a single rate or a list (a short list repeats its last rate)."""
+    """One dropout rate per hidden layer from one rate or a list (a short list repeats its last)."""
     rates = list(dropout) if isinstance(dropout, (list, tuple)) else [dropout]
     if not rates or any(not 0 <= r < 1 for r in rates) or len(rates) > n_layers:
         raise ValueError(
-            f"dropout must be a rate in [0, 1) or a list of at most {n_layers} such rates, got {dropout!r}"
+            f"dropout must be a rate in [0, 1) or a list of at most {n_layers} such rates, "
+            f"got {dropout!r}"
         )
     return rates + [rates[-1]] * (n_layers - len(rates))
 
@@ -140,9 +148,9 @@ def dense_layers(model):
 def side_by_side(nets, name="side_by_side"):
     """One model running `nets` (same input shape, distinct names) in parallel, one output per net.
 
-    Trained on the sum of their losses, each net gets exactly the gradient it would get alone (the other
-    terms do not depend on its weights), so one compiled step trains them all: the results of separate
-    runs with the same seed, at the launch cost of one (small networks are launch-bound).
+    Trained on the sum of their losses, each net gets exactly the gradient it would get alone (the
+    other terms do not depend on its weights), so one compiled step trains them all: the results of
+    separate runs with the same seed, at the launch cost of one (small networks are launch-bound).
     """
     names = [net.name for net in nets]
     if len(set(names)) != len(names):
@@ -154,11 +162,11 @@ def side_by_side(nets, name="side_by_side"):
     return keras.Model(inputs, [net(inputs) for net in nets], name=name)
 
 
-# --------------------------------------------------------------------------- networks of a given size (notebook 06)
+# ------------------------------------------------------- networks of a given size (notebook 06)
 
 
 def regressor(widths, activation="relu", seed=0, name="regressor"):
-    """A 1-input, 1-output dense network with hidden layers of `widths` (Glorot-uniform, each layer its own seed)."""
+    """A 1-input, 1-output dense network, hidden layers of `widths` (Glorot-uniform, own seeds)."""
     layers = [keras.Input(shape=(1,))]
     for i, width in enumerate(widths):
         layers.append(
@@ -189,9 +197,10 @@ def widths_for_budget(depth, budget, n_in=1, n_out=1):
     """Hidden widths for `depth` layers whose parameter count is closest to `budget`: every layer of
     one width w except the last, whose width is then chosen to hit the budget."""
     if depth < 1 or budget < dense_param_count([1] * depth, n_in, n_out):
+        smallest = dense_param_count([1] * max(depth, 1), n_in, n_out)
         raise ValueError(
-            f"need depth >= 1 and a budget of at least {dense_param_count([1] * max(depth, 1), n_in, n_out)} "
-            f"parameters, got depth={depth!r}, budget={budget!r}"
+            f"need depth >= 1 and a budget of at least {smallest} parameters, "
+            f"got depth={depth!r}, budget={budget!r}"
         )
     best = None
     for w in range(1, budget + 1):
@@ -208,7 +217,7 @@ def widths_for_budget(depth, budget, n_in=1, n_out=1):
 
 
 def cnn(conv_filters, dense, input_shape=(28, 28, 1), n_classes=10, seed=0, name="cnn"):
-    """Conv(3x3, ReLU) + 2x2 max-pool per entry of `conv_filters`, Flatten, ReLU Dense layers `dense`, logits."""
+    """3x3 ReLU conv + 2x2 max-pool per `conv_filters`, Flatten, ReLU Dense per `dense`, logits."""
     layers = [keras.Input(shape=tuple(input_shape))]
     for i, filters in enumerate(conv_filters):
         layers += [
@@ -253,10 +262,10 @@ def cnn_param_count(conv_filters, dense, input_shape=(28, 28, 1), n_classes=10):
 def cnn_for_budget(
     n_dense, budget, first_filters=8, input_shape=(28, 28, 1), n_classes=10, min_width=8
 ):
-    """(conv_filters, dense widths) of a 2-conv-layer `cnn` with `n_dense` Dense layers (the last one is the
-    logits) whose parameter count is closest to `budget`: first conv layer `first_filters`, the second's
-    filters and one hidden Dense width (at least `min_width`) searched (ties: second conv closest to
-    2 x first_filters)."""
+    """(conv_filters, dense widths) of a 2-conv-layer `cnn` with `n_dense` Dense layers (the last
+    one is the logits) whose parameter count is closest to `budget`: first conv layer
+    `first_filters`, the second's filters and one hidden Dense width (at least `min_width`) searched
+    (ties: second conv closest to 2 x first_filters)."""
     if n_dense < 1:
         raise ValueError(f"n_dense must be at least 1 (the logits layer), got {n_dense!r}")
     best = None

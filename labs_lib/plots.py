@@ -1,4 +1,4 @@
-"""Plots: one seaborn theme, one colour per configuration, figures that read in print and on screen."""
+"""Plots: one seaborn theme, a colour per configuration, figures that read on paper and screen."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -64,7 +64,7 @@ def loss_grid(histories, title, ncols=3, sharey=False, metric="loss"):
 
 
 def overlay(histories, column, title, ylabel):
-    """One line per configuration of `column` (e.g. val_loss) against epoch, log axis when needed."""
+    """One line per configuration of `column` (e.g. val_loss) against epoch, log axis if needed."""
     palette = colors(list(histories))
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, h in histories.items():
@@ -78,10 +78,10 @@ def overlay(histories, column, title, ylabel):
 
 
 def activation_histograms(activations, title, bins=50):
-    """Rows = configurations, columns = hidden layers: histogram of each layer's non-zero activations.
+    """Rows = configurations, columns = hidden layers: each layer's non-zero activations.
 
-    activations: {configuration: {layer name: array}}. ReLU outputs many exact zeros, which would dwarf
-    the rest, so each panel plots the non-zero values and notes the mean, std and share of zeros.
+    activations: {configuration: {layer name: array}}. ReLU outputs many exact zeros, which would
+    dwarf the rest, so each panel plots the non-zero values and notes the mean, std, share of zeros.
     """
     return histogram_grid(
         activations, title, "non-zero activation value (ReLU output)", bins, nonzero_only=True
@@ -89,15 +89,15 @@ def activation_histograms(activations, title, bins=50):
 
 
 def weight_histograms(weights, title, bins=50):
-    """Rows = configurations, columns = layers: histogram of each layer's weights, with their mean and std."""
+    """Rows = configurations, columns = layers: each layer's weights, with their mean and std."""
     return histogram_grid(weights, title, "weight value", bins)
 
 
 def histogram_grid(values_by_config, title, xlabel, bins=50, nonzero_only=False):
-    """Rows = configurations, columns = layers: one histogram per {configuration: {layer: array}} entry.
+    """Rows = configurations, columns = layers: a histogram per {configuration: {layer: array}}.
 
-    Each panel notes the mean, std and share of exact zeros of all its values; nonzero_only leaves the
-    zeros out of the histogram itself (ReLU outputs, where they would dwarf the rest).
+    Each panel notes the mean, std and share of exact zeros of all its values; nonzero_only leaves
+    the zeros out of the histogram itself (ReLU outputs, where they would dwarf the rest).
     """
     names = list(values_by_config)
     layers = list(next(iter(values_by_config.values())))
@@ -107,26 +107,8 @@ def histogram_grid(values_by_config, title, xlabel, bins=50, nonzero_only=False)
     )
     for row, name in enumerate(names):
         for col, layer in enumerate(layers):
-            ax, values = axes[row, col], np.ravel(values_by_config[name][layer])
-            shown = values[values != 0] if nonzero_only else values
-            if shown.size:
-                ax.hist(shown, bins=bins, color=palette[name])
-            else:
-                ax.text(
-                    0.5, 0.5, "all values are 0", transform=ax.transAxes, ha="center", va="center"
-                )
-                ax.set_xticks([])
-            ax.text(
-                0.98,
-                0.95,
-                f"mean {values.mean():.3g}\nstd {values.std():.3g}\nzeros {np.mean(values == 0):.0%}",
-                transform=ax.transAxes,
-                ha="right",
-                va="top",
-                fontsize=7,
-                bbox=dict(boxstyle="round", fc="white", alpha=0.8),
-            )
-            ax.set_yticks([])
+            ax = axes[row, col]
+            histogram_panel(ax, values_by_config[name][layer], palette[name], bins, nonzero_only)
             if row == 0:
                 ax.set_title(layer)
             if col == 0:
@@ -137,10 +119,33 @@ def histogram_grid(values_by_config, title, xlabel, bins=50, nonzero_only=False)
     return fig
 
 
+def histogram_panel(ax, values, color, bins, nonzero_only):
+    """One panel of histogram_grid: the histogram, and a box with mean, std and share of zeros."""
+    values = np.ravel(values)
+    shown = values[values != 0] if nonzero_only else values
+    if shown.size:
+        ax.hist(shown, bins=bins, color=color)
+    else:
+        ax.text(0.5, 0.5, "all values are 0", transform=ax.transAxes, ha="center", va="center")
+        ax.set_xticks([])
+    stats = f"mean {values.mean():.3g}\nstd {values.std():.3g}\nzeros {np.mean(values == 0):.0%}"
+    ax.text(
+        0.98,
+        0.95,
+        stats,
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize=7,
+        bbox=dict(boxstyle="round", fc="white", alpha=0.8),
+    )
+    ax.set_yticks([])
+
+
 def gap_vs_strength(sweeps, title, xlabel="strength", baseline=None):
     """Final generalization gap (val - train loss) against strength, one line per swept technique.
 
-    sweeps: {technique: DataFrame with columns strength, gap}; log x-axis when strengths span decades.
+    sweeps: {technique: DataFrame with columns strength, gap}; log x-axis if strengths span decades.
     baseline: the gap without regularization, drawn as a dashed line.
     """
     palette = colors(list(sweeps))
@@ -160,7 +165,7 @@ def gap_vs_strength(sweeps, title, xlabel="strength", baseline=None):
 
 
 def accuracy_bars(table, title, label="technique", value="val_accuracy"):
-    """Horizontal bars of an accuracy column (`value`) per configuration, value printed at each bar."""
+    """Horizontal bars of an accuracy column (`value`) per configuration, each value printed."""
     names = list(table[label])
     palette = colors(names)
     fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(names) + 1.2))
@@ -213,7 +218,7 @@ def gradient_heatmap(frame, title, value="grad_norm"):
 
 
 def weight_change(start, end, title, bins=80):
-    """First vs last epoch weights of one layer: both histograms, and the histogram of the change."""
+    """First vs last epoch weights of one layer: both histograms, and one of the change."""
     start, end = np.ravel(start), np.ravel(end)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     span = (min(start.min(), end.min()), max(start.max(), end.max()))
@@ -230,7 +235,7 @@ def weight_change(start, end, title, bins=80):
 
 
 def norms_by_depth(frames, title, value="grad_norm"):
-    """Gradient norm against layer depth (log axis), one line per configuration: where it vanishes."""
+    """Gradient norm against layer depth (log axis), a line per configuration: where it vanishes."""
     palette = colors(list(frames))
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, frame in frames.items():
@@ -258,8 +263,11 @@ HELD_OUT = {"val": "validation", "test": "test"}
 
 
 def family_curves(runs, title, x="epoch", xlabel=None, held_out="val"):
-    """Two panels, loss (log axis) and accuracy against `x`: one colour per run, train solid, the held-out
-    set dashed (held_out "val": columns val_loss, val_accuracy; "test": test_loss, test_accuracy)."""
+    """Two panels, loss (log axis) and accuracy against `x`: a colour per run, train solid.
+
+    The held-out set is dashed: held_out "val" plots columns val_loss and val_accuracy, "test"
+    test_loss and test_accuracy.
+    """
     palette = colors(list(runs))
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, metric in zip(axes, ("loss", "accuracy")):
@@ -272,10 +280,8 @@ def family_curves(runs, title, x="epoch", xlabel=None, held_out="val"):
                 linestyle="--",
                 label=f"{name} ({HELD_OUT[held_out]})",
             )
-        if metric == "loss":
-            ax.set_yscale(
-                "log"
-            )  # the first steps' large losses would otherwise flatten the differences later on
+        if metric == "loss":  # the first steps' large losses would flatten later differences
+            ax.set_yscale("log")
         ax.set(
             xlabel=xlabel or x,
             ylabel="cross-entropy loss (log scale)" if metric == "loss" else "accuracy",
@@ -294,7 +300,7 @@ def accuracy_heatmaps(
     panels="network",
     value="test_accuracy",
 ):
-    """One annotated heat map per `panels` value: `value` (a fraction, shown in %) by `rows` x `columns`."""
+    """A heat map per `panels` value: `value` (a fraction, annotated in %) by `rows` x `columns`."""
     groups = list(dict.fromkeys(table[panels]))
     fig, axes = plt.subplots(1, len(groups), figsize=(5.6 * len(groups), 3.4), squeeze=False)
     for ax, group in zip(axes[0], groups):
@@ -327,7 +333,7 @@ def accuracy_heatmaps(
 
 
 def validation_checks(checks, stops, title):
-    """Validation loss at each early-stopping check against training step, one line per run; x marks a stop.
+    """Validation loss at each early-stopping check against step, one line per run; x: a stop.
 
     checks: {run: DataFrame(step, val_loss)}; stops: {run: step it stopped at, or None}.
     """
@@ -358,8 +364,11 @@ def validation_checks(checks, stops, title):
 
 
 def fit_losses(histories, groups, title, marks=None):
-    """One panel per group (e.g. target function): loss against epoch on log-log axes, one line per run whose
-    name starts with the group; `marks` {run: epoch or None} puts a dot where a run converged."""
+    """One panel per group (e.g. target function): loss against epoch, log-log axes.
+
+    One line per run whose name starts with the group; `marks` {run: epoch or None} puts a dot where
+    a run converged.
+    """
     fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4), squeeze=False)
     for ax, group in zip(axes[0], groups):
         runs = {name: h for name, h in histories.items() if name.startswith(f"{group},")}
@@ -379,7 +388,10 @@ def fit_losses(histories, groups, title, marks=None):
 
 
 def fit_predictions(targets, predictions, title):
-    """One panel per target {name: (x, y)}: the target in black and every {(name, label): prediction} in colour."""
+    """One panel per target {name: (x, y)}: the target in black, each prediction in colour.
+
+    predictions: {(target name, run label): predicted y}.
+    """
     fig, axes = plt.subplots(1, len(targets), figsize=(6 * len(targets), 4), squeeze=False)
     for ax, (name, (x, y)) in zip(axes[0], targets.items()):
         ax.plot(x[:, 0], y[:, 0], color="black", linewidth=2.5, label="target")
@@ -395,8 +407,8 @@ def fit_predictions(targets, predictions, title):
 
 
 def pca_trajectories(panels, accuracies, title, explained=None):
-    """One panel per {panel title: {run: (records x 2) projection}}: each run's path in the 2-D PCA plane,
-    a colour per run, each point annotated with that run's accuracy there ({run: [accuracy per record]})."""
+    """One panel per {panel title: {run: (records x 2) projection}}: runs' paths in the PCA plane,
+    a colour per run; accuracies {run: [accuracy per record]} annotate each point of a path."""
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.2), squeeze=False)
     for ax, (panel, runs) in zip(axes[0], panels.items()):
         palette = colors(list(runs))
@@ -434,7 +446,7 @@ def pca_trajectories(panels, accuracies, title, explained=None):
 
 
 def loss_and_grad_norm(history, title):
-    """Loss and gradient norm against epoch in one figure (two log-scale y axes, one per quantity)."""
+    """Loss and gradient norm against epoch in one figure (two log-scale y axes, one each)."""
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.plot(history.epoch, history.loss, color="tab:blue", label="loss (MSE)")
     ax.set(xlabel="epoch", ylabel="loss (MSE)", yscale="log", title=title)
@@ -471,9 +483,11 @@ def loss_vs_minimal_ratio(table, title):
 
 
 def metrics_against(table, x, title, xlabel, extra=(), logx=True):
-    """Final train (solid) and test (dashed) loss and accuracy against `x` (e.g. parameter count, batch size),
-    one point per row of `table` (columns train_loss, test_loss, train_accuracy, test_accuracy); `extra`
-    adds one panel per (column, ylabel) pair, log axis when the values span decades."""
+    """Final train (solid) and test (dashed) loss and accuracy against `x` (e.g. parameter count).
+
+    One point per row of `table` (columns train_loss, test_loss, train_accuracy, test_accuracy);
+    `extra` adds one panel per (column, ylabel) pair, log axis when the values span decades.
+    """
     panels = [("loss", "cross-entropy loss"), ("accuracy", "accuracy")] + list(extra)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
     table = table.sort_values(x)
@@ -497,8 +511,11 @@ def metrics_against(table, x, title, xlabel, extra=(), logx=True):
 
 
 def interpolation_curves(curves, title):
-    """One row per pair {name: (DataFrame from diagnostics.interpolation_curve, (label at 0, label at 1))}: loss
-    (log axis) and accuracy against alpha, train solid, test dashed; grey lines mark the two trained models."""
+    """One row per pair: loss (log axis) and accuracy against alpha, train solid, test dashed.
+
+    curves: {name: (DataFrame from diagnostics.interpolation_curve, (label at 0, label at 1))}; grey
+    lines mark the two trained models.
+    """
     fig, axes = plt.subplots(len(curves), 2, figsize=(11, 3.6 * len(curves)), squeeze=False)
     for row, (name, (curve, ends)) in zip(axes, curves.items()):
         for ax, metric in zip(row, ("loss", "accuracy")):

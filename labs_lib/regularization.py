@@ -14,7 +14,7 @@ PENALTIES = ("l1", "l2")
 
 
 def weight_penalty(kind, strength):
-    """A Keras kernel regularizer: l1 adds strength * sum|w|, l2 adds strength * sum w^2 (no 1/2)."""
+    """A Keras kernel regularizer: l1 adds strength * sum|w|, l2 strength * sum w^2 (no 1/2)."""
     if kind not in PENALTIES:
         raise ValueError(f"penalty must be one of {{{', '.join(PENALTIES)}}}, got {kind!r}")
     if not strength >= 0:
@@ -29,16 +29,17 @@ def penalty(kernels, kind, strength):
 
 
 def noise_stddev(variance):
-    """Standard deviation for keras.layers.GaussianNoise from a variance: GaussianNoise takes the stddev."""
+    """The stddev that keras.layers.GaussianNoise takes, from a noise variance."""
     if not variance >= 0:
         raise ValueError(f"noise variance must be >= 0, got {variance!r}")
     return math.sqrt(variance)
 
 
 def augmentation(translation=0.1, zoom=0.1, rotation_degrees=10.0, seed=0):
-    """Random translation (fraction of height/width), zoom (fraction) and rotation (degrees), train only.
+    """Random translation, zoom and rotation of the images, in training only.
 
-    Pixels moved in from outside the image are filled with 0, the background of every dataset here.
+    translation and zoom: fractions (of height/width, of size); rotation_degrees: degrees. Pixels
+    moved in from outside the image are filled with 0, the background of every dataset here.
     """
     return keras.Sequential(
         [
@@ -88,6 +89,6 @@ def with_label_noise(ds, scale=0.1, seed=0):
 
 
 def target_entropy(targets):
-    """Mean entropy (nats) of target rows: the floor under the cross-entropy a model can reach on them."""
+    """Mean entropy (nats) of target rows: the floor under the cross-entropy a model can reach."""
     t = np.clip(np.asarray(targets, dtype="float64"), 1e-12, 1.0)
     return float(-(np.asarray(targets) * np.log(t)).sum(axis=1).mean())

@@ -78,10 +78,11 @@ class Report:
 
     @classmethod
     def start(cls, notebook, namespace):
-        """A notebook's set-up, in one call after its parameters cell: `report = Report.start(name, globals())`.
+        """A notebook's set-up, one call after its parameters cell: `Report.start(name, globals())`.
 
-        Checks the parameter values (same message as the runner for a bad one), sets the figure theme and,
-        for a notebook with a `tensorboard` parameter, where training writes TensorBoard logs (said if on).
+        Checks the parameter values (same message as the runner for a bad one), sets the figure
+        theme and, for a notebook with a `tensorboard` parameter, where training writes TensorBoard
+        logs (said if on).
         """
         from labs_lib import plots
         from labs_lib.shared.params import bind
@@ -99,9 +100,11 @@ class Report:
         return report
 
     def dataset(self, ds, used_for=""):
-        """Record a dataset the run used (title, provenance, split sizes) and return it. used_for: which part
-        of the notebook it serves, to tell apart two subsets of one dataset (a later one of the same title
-        and purpose replaces the earlier record)."""
+        """Record a dataset the run used (title, provenance, split sizes) and return it.
+
+        used_for: which part of the notebook it serves, to tell apart two subsets of one dataset (a
+        later one of the same title and purpose replaces the earlier record).
+        """
         record = {
             "name": ds.name,
             "title": ds.title,
@@ -118,7 +121,7 @@ class Report:
         return next(iter(self.datasets.values()), None)
 
     def figure(self, fig, name, caption=""):
-        """Save a matplotlib figure as figures/<name>.png and .pdf, show it with its numbered caption, close it.
+        """Save `fig` (figures/<name>.png and .pdf), show it with its numbered caption, close it.
 
         Synthetic runs are stamped as such. Returns None: the figure is shown once, by this call.
         """
@@ -144,7 +147,7 @@ class Report:
         show_figure(fig, name, caption, number=len(self.figures))
 
     def table(self, name, df, caption=""):
-        """Record a pandas DataFrame as a table of metrics.json and return it for display (captioned in PDFs)."""
+        """Record a DataFrame as a metrics.json table; return it for display (captioned in PDFs)."""
         self.tables[name] = {
             "caption": caption,
             "columns": [str(c) for c in df.columns],
@@ -154,7 +157,7 @@ class Report:
         return df
 
     def headline(self, **values):
-        """Record the run's headline numbers (label=value), shown in the gallery and on the PDF's first page."""
+        """Record headline numbers (label=value): the gallery and the PDF's first page show them."""
         self.values.setdefault("headline", {}).update(values)
 
     def record(self, **values):
@@ -183,10 +186,11 @@ class Report:
 
 
 def show_figure(fig, name, caption, number):
-    """In a notebook kernel: display `fig` with its caption below it, then close it so it is not shown twice.
+    """In a notebook kernel: display `fig`, its caption below it, then close it (not shown twice).
 
-    The image output carries metadata {"labs": {"figure": name, "caption": caption}}, which the PDF template turns
-    into a LaTeX figure with a numbered caption; the caption line (role "caption") is left out there.
+    The image output carries metadata {"labs": {"figure": name, "caption": caption}}, which the PDF
+    template turns into a LaTeX figure with a numbered caption; the caption line (role "caption")
+    is left out there.
     """
     from IPython import get_ipython
 
@@ -202,7 +206,7 @@ def show_figure(fig, name, caption, number):
 
 
 def show_source(*functions):
-    """Display the source code of labs_lib functions in the notebook (syntax-highlighted), to read them in place."""
+    """Display the source code of labs_lib functions in the notebook, syntax-highlighted."""
     import inspect
 
     from IPython.display import Code, display

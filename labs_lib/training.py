@@ -1,7 +1,7 @@
 """Training helpers: seeding, compiling a classifier, fitting with a quiet log, evaluating.
 
-Histories come back as pandas DataFrames, one row per epoch. Loss helpers take (labels, logits), the order
-of Keras losses (y_true, y_pred), here and in every module of the package.
+Histories come back as pandas DataFrames, one row per epoch. Loss helpers take (labels, logits), the
+order of Keras losses (y_true, y_pred), here and in every module of the package.
 """
 
 import math
@@ -15,14 +15,14 @@ import pandas as pd
 if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
 
-    # Building one model per configuration in a loop makes TF warn about retracing: expected here, not a problem.
+    # Building one model per configuration in a loop makes TF warn about retracing: expected.
     tf.get_logger().setLevel("ERROR")
 
 
 def set_seed(seed):
     """Seed Python, NumPy and the backend: the same seed gives the same metrics on CPU.
 
-    (TensorFlow's op determinism is not needed for these models on CPU and costs ~1.5x; tests check.)
+    (TensorFlow's op determinism, not needed for these models on CPU (tests check), costs ~1.5x.)
     """
     keras.utils.set_random_seed(int(seed))
 
@@ -47,7 +47,7 @@ def compile_classifier(
 ):
     """Compile a logits model: optimizer (adam or plain sgd), cross-entropy from logits, accuracy.
 
-    A models.side_by_side model gets the loss and metrics once per output (its nets train independently).
+    A models.side_by_side model gets the loss and metrics per output (its nets train independently).
 
     soft_targets: False for integer labels (sparse cross-entropy), True for one-hot or noisy target
     rows (categorical cross-entropy). steps_per_execution: batches per compiled call; None = the
@@ -99,48 +99,45 @@ class EpochLog(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
         if (epoch + 1) % self.every == 0 or epoch + 1 == self.epochs:
             logs = logs or {}
-            if (
-                "cross_entropy" not in logs and "accuracy" not in logs
-            ):  # side by side: one val accuracy per net
-                accs = [
-                    f"{logs[f'val_{name}_accuracy']:.3f}"
-                    for name in self.model.output_names
-                    if f"val_{name}_accuracy" in logs
-                ]  # in the model's output order (logs come sorted by name)
-                print(
-                    f"{self.label}: epoch {epoch + 1}/{self.epochs}  val_accuracy {' / '.join(accs)}"
-                    f"  ({sum(self.seconds):.1f} s)",
-                    flush=True,
-                )
-                return
-            shown = "  ".join(
-                f"{name} {logs[key]:.4g}"
-                for name, key in (
-                    ("loss", "cross_entropy" if "cross_entropy" in logs else "loss"),
-                    ("accuracy", "accuracy"),
-                    (
-                        "val_loss",
-                        "val_cross_entropy" if "val_cross_entropy" in logs else "val_loss",
-                    ),
-                    ("val_accuracy", "val_accuracy"),
-                )
-                if key in logs
-            )
+            side_by_side = "cross_entropy" not in logs and "accuracy" not in logs
+            shown = net_accuracies(logs, self.model) if side_by_side else metric_summary(logs)
+            seconds = sum(self.seconds)
             print(
-                f"{self.label}: epoch {epoch + 1}/{self.epochs}  {shown}  ({sum(self.seconds):.1f} s)",
+                f"{self.label}: epoch {epoch + 1}/{self.epochs}  {shown}  ({seconds:.1f} s)",
                 flush=True,
             )
 
 
-TENSORBOARD = {
-    "folder": None
-}  # set by tensorboard_logs: where fit and fit_side_by_side write TensorBoard logs
+def metric_summary(logs):
+    """'loss x  accuracy x  val_loss x  val_accuracy x' from Keras logs, cross-entropy as loss."""
+    keys = (
+        ("loss", "cross_entropy" if "cross_entropy" in logs else "loss"),
+        ("accuracy", "accuracy"),
+        ("val_loss", "val_cross_entropy" if "val_cross_entropy" in logs else "val_loss"),
+        ("val_accuracy", "val_accuracy"),
+    )
+    return "  ".join(f"{name} {logs[key]:.4g}" for name, key in keys if key in logs)
+
+
+def net_accuracies(logs, model):
+    """'val_accuracy a / b / ...': one per net of a side_by_side model, in its output order."""
+    accs = [  # in the model's output order (logs come sorted by name)
+        f"{logs[f'val_{name}_accuracy']:.3f}"
+        for name in model.output_names
+        if f"val_{name}_accuracy" in logs
+    ]
+    return f"val_accuracy {' / '.join(accs)}"
+
+
+# Set by tensorboard_logs: where fit and fit_side_by_side write TensorBoard logs.
+TENSORBOARD = {"folder": None}
 
 
 def tensorboard_logs(folder):
-    """Make every later `fit` write TensorBoard logs to folder/<label>/ (None: no logs); returns a note to print.
+    """Make every later `fit` write TensorBoard logs to folder/<label>/ (None: no logs).
 
-    Keras writes them with tf.summary, so they need TensorFlow and TensorBoard installed (under either backend).
+    Returns a note to print. Keras writes the logs with tf.summary, so they need TensorFlow and
+    TensorBoard installed (under either backend).
     """
     import importlib.util
 
@@ -150,10 +147,11 @@ def tensorboard_logs(folder):
     missing = [m for m in ("tensorflow", "tensorboard") if importlib.util.find_spec(m) is None]
     if missing:
         TENSORBOARD["folder"] = None
+        verb = "is" if len(missing) == 1 else "are"
         return (
-            f"TensorBoard logs: skipped. Keras writes them with TensorFlow's tf.summary, and {' and '.join(missing)} "
-            f"{'is' if len(missing) == 1 else 'are'} not installed here (backend {keras.backend.backend()}); "
-            "the run goes on without them."
+            "TensorBoard logs: skipped. Keras writes them with TensorFlow's tf.summary, and "
+            f"{' and '.join(missing)} {verb} not installed here "
+            f"(backend {keras.backend.backend()}); the run goes on without them."
         )
     TENSORBOARD["folder"] = Path(folder)
     return (
@@ -162,7 +160,7 @@ def tensorboard_logs(folder):
 
 
 def tensorboard_callbacks(label):
-    """[keras.callbacks.TensorBoard] writing to the logs folder's <label>/ subfolder, or [] when logs are off."""
+    """[keras.callbacks.TensorBoard] writing to <logs folder>/<label>/, or [] when logs are off."""
     folder = TENSORBOARD["folder"]
     if folder is None:
         return []
@@ -173,11 +171,12 @@ def tensorboard_callbacks(label):
 
 
 class Validation(keras.callbacks.Callback):
-    """Adds the validation metrics to each epoch's logs as Keras's `validation_data` would (val_loss with the
-    weight penalty, val_cross_entropy, val_accuracy; per output for a side_by_side model), from `predict_logits`.
+    """Adds the validation metrics to each epoch's logs as Keras's `validation_data` would, from
+    `predict_logits`: val_loss (with the weight penalty), val_cross_entropy, val_accuracy (per
+    output for a side_by_side model).
 
-    Same values as Keras's validation; on TensorFlow it saves most of Keras's per-epoch evaluation overhead
-    (87 ms against 25 ms an epoch for 1 000 images on a 2-core CPU: benchmarks/bench_eval.py).
+    Same values as Keras's validation; on TensorFlow it saves most of Keras's per-epoch evaluation
+    overhead (87 ms against 25 ms an epoch for 1 000 images on a 2-core CPU: bench_eval.py).
     """
 
     def __init__(self, x, y):
@@ -233,7 +232,7 @@ def fit(model, data, *, epochs, batch_size, label="model", log_every=None, callb
 
 
 def history_frame(history, log):
-    """A Keras History as fit's DataFrame: cross-entropy as loss, the penalized loss as objective, seconds."""
+    """A Keras History as fit's DataFrame: cross-entropy as loss, penalized loss as objective."""
     frame = pd.DataFrame(history.history)
     if "cross_entropy" in frame:
         frame = frame.rename(
@@ -260,21 +259,17 @@ def fit_side_by_side(
     callbacks=(),
     y_train=None,
 ):
-    """Train a models.side_by_side model; returns {net name: history}, each history as `fit` returns it.
+    """Train a models.side_by_side model; returns {net name: history}, each as `fit` returns it.
 
-    The nets see the same batches in the same order as separate runs with the same seed would. objective
-    is NaN (Keras reports only the sum of all nets' penalized losses); seconds is the shared epoch time.
-    y_train: {net name: training labels} for nets that learn other labels than data.y_train (same images).
+    The nets see the same batches in the same order as separate runs with the same seed would.
+    objective is NaN (Keras reports only the sum of all nets' penalized losses); seconds is the
+    shared epoch time.
+    y_train: {net name: training labels} for nets that learn other labels (on the same images).
     """
     names = model.output_names
-    y_train = y_train or {}
-    unknown = sorted(set(y_train) - set(names))
-    if unknown:
-        raise ValueError(
-            f"y_train names nets {unknown} that the model does not have; its nets are {names}"
-        )
+    targets = net_targets(names, y_train, data.y_train)
     single = len(names) == 1  # Keras names a one-output model's metrics without the output's name
-    targets = [y_train.get(name, data.y_train) for name in names]
+    y_val = data.y_val if single else [data.y_val] * len(names)
     log = EpochLog(label, epochs, log_every)
     history = model.fit(
         data.x_train,
@@ -282,41 +277,50 @@ def fit_side_by_side(
         epochs=epochs,
         batch_size=batch_size,
         verbose=0,
-        callbacks=[
-            Validation(data.x_val, data.y_val if single else [data.y_val] * len(names)),
-            log,
-            *tensorboard_callbacks(label),
-            *callbacks,
-        ],
+        callbacks=[Validation(data.x_val, y_val), log, *tensorboard_callbacks(label), *callbacks],
     )
-    frames = {}
-    for name in names:
-        frame = pd.DataFrame({"epoch": range(1, len(log.seconds) + 1)})
-        key = "" if single else f"{name}_"
-        for prefix in ("", "val_"):
-            frame[f"{prefix}loss"] = history.history[f"{prefix}{key}cross_entropy"]
-            frame[f"{prefix}accuracy"] = history.history[f"{prefix}{key}accuracy"]
-            frame[f"{prefix}objective"] = np.nan
-        frame["seconds"] = log.seconds
-        frames[name] = frame[
-            [
-                "epoch",
-                "loss",
-                "accuracy",
-                "val_loss",
-                "val_accuracy",
-                "objective",
-                "val_objective",
-                "seconds",
-            ]
-        ]
-    return frames
+    return {name: net_history(history.history, name, single, log.seconds) for name in names}
+
+
+def net_targets(names, y_train, default):
+    """The training labels of each net, in output order: y_train[name] if given, else `default`."""
+    y_train = y_train or {}
+    unknown = sorted(set(y_train) - set(names))
+    if unknown:
+        raise ValueError(
+            f"y_train names nets {unknown} that the model does not have; its nets are {names}"
+        )
+    return [y_train.get(name, default) for name in names]
+
+
+HISTORY_COLUMNS = [
+    "epoch",
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "objective",
+    "val_objective",
+    "seconds",
+]
+
+
+def net_history(logged, name, single, seconds):
+    """Net `name`'s history, as `fit` returns it, from the metrics a side-by-side fit logged."""
+    key = "" if single else f"{name}_"
+    frame = pd.DataFrame({"epoch": range(1, len(seconds) + 1)})
+    for prefix in ("", "val_"):
+        frame[f"{prefix}loss"] = logged[f"{prefix}{key}cross_entropy"]
+        frame[f"{prefix}accuracy"] = logged[f"{prefix}{key}accuracy"]
+        frame[f"{prefix}objective"] = np.nan
+    frame["seconds"] = seconds
+    return frame[HISTORY_COLUMNS]
 
 
 def final_metrics(history):
-    """The last epoch of a history as a table row: train/val loss, val accuracy, gap, epochs, seconds.
+    """The last epoch of a history as a table row: losses, accuracies, gap, epochs, seconds.
 
-    gap = validation loss - training loss (the generalization gap; negative when training is harder).
+    gap = validation loss - training loss (generalization gap; negative when training is harder).
     A run that diverged (loss NaN) gets NaN losses and best_val_epoch None.
     """
     last = history.iloc[-1]
@@ -336,8 +340,9 @@ def final_metrics(history):
 def predict_logits(model, x, batch_size=4096):
     """The model's outputs on x in inference mode (a list of arrays for a side_by_side model).
 
-    Batch by batch with `predict_on_batch`: the same numbers as `model.predict` without building a dataset
-    per call, which costs TensorFlow ~50 ms a call on a 2-core CPU (evaluations inside training loops).
+    Batch by batch with `predict_on_batch`: the same numbers as `model.predict`, without the dataset
+    it builds per call (~50 ms a call under TensorFlow on a 2-core CPU; evaluations in training
+    loops make many calls).
     """
     x = np.asarray(x)
     if len(x) == 0:
@@ -349,7 +354,7 @@ def predict_logits(model, x, batch_size=4096):
 
 
 def evaluate(model, x, y, batch_size=4096):
-    """Cross-entropy loss (without weight penalties) and accuracy of a model on (x, y); NaN if empty.
+    """Cross-entropy loss (no weight penalty) and accuracy of a model on (x, y); NaN if empty.
 
     y: integer labels, or target rows (one-hot or soft). See logit_metrics.
     """
@@ -359,9 +364,9 @@ def evaluate(model, x, y, batch_size=4096):
 
 
 def logit_metrics(labels, logits):
-    """{"loss": mean cross-entropy (see cross_entropy), "accuracy": share of argmax(logits) == label}.
+    """{"loss": mean cross-entropy (see cross_entropy), "accuracy": share of argmax(logits) == y}.
 
-    labels: integer labels (N,), or target rows (N, classes), whose argmax is the label for accuracy.
+    labels: integer labels (N,), or target rows (N, classes) whose argmax is the label for accuracy.
     """
     logits, labels = np.asarray(logits), np.asarray(labels)
     hard = labels.argmax(axis=1) if labels.ndim == 2 else labels
@@ -386,13 +391,14 @@ def cross_entropy(labels, logits):
 
 
 class Plateau:
-    """The early-stopping rule: stop once `patience` consecutive values each improved on the best so far by
-    less than `min_delta` (the first value always counts as an improvement)."""
+    """The early-stopping rule: stop once `patience` consecutive values each improved on the best so
+    far by less than `min_delta` (the first value always counts as an improvement)."""
 
     def __init__(self, min_delta=1e-5, patience=100):
         if min_delta < 0 or patience < 1:
             raise ValueError(
-                f"need min_delta >= 0 and patience >= 1, got min_delta={min_delta!r}, patience={patience!r}"
+                "need min_delta >= 0 and patience >= 1, "
+                f"got min_delta={min_delta!r}, patience={patience!r}"
             )
         self.min_delta, self.patience = min_delta, patience
         self.best, self.wait = float("inf"), 0
@@ -407,10 +413,12 @@ class Plateau:
 
 
 class EarlyStopping(keras.callbacks.Callback):
-    """Stops `fit` when the validation cross-entropy, checked every `check_every` training steps, plateaus
-    (see Plateau). Keras calls back once per `steps_per_execution` batches: make check_every a multiple of it.
+    """Stops `fit` when the validation cross-entropy, checked every `check_every` training steps,
+    plateaus (see Plateau). Keras calls back once per `steps_per_execution` batches: make
+    check_every a multiple of it.
 
-    After fit: `checks` is a DataFrame (step, val_loss) and `stopped_step` the step it stopped at (None if not).
+    After fit: `checks` is a DataFrame (step, val_loss), `stopped_step` the step it stopped at
+    (None if it did not).
     """
 
     def __init__(self, x_val, y_val, min_delta=1e-5, patience=100, check_every=32):
@@ -437,8 +445,8 @@ class EarlyStopping(keras.callbacks.Callback):
 
 
 class EvaluateAtEpochs(keras.callbacks.Callback):
-    """Cross-entropy and accuracy on (x, y) at the end of the given epochs (1-based): `results[epoch]`
-    (for a side_by_side model, `results[epoch][net name]`).
+    """Cross-entropy and accuracy on (x, y) at the end of the given epochs (1-based):
+    `results[epoch]` (for a side_by_side model, `results[epoch][net name]`).
 
     Same seed, same batches: the first E epochs of a longer run are an E-epoch run, so one long run
     gives the test metrics of every shorter one.

@@ -1,4 +1,5 @@
-"""dl-labs tooling for instructors: run the notebooks headless, typeset PDF reports, write the gallery.
+"""dl-labs tooling for instructors: run the notebooks headless, typeset PDF reports, write the
+gallery.
 
     cli       the `labs` command (list, run, pdf, gallery, lab)
     runner    validate a run, execute notebooks in workers, publish their outputs atomically
@@ -6,6 +7,6 @@
     pdf       executed notebooks as LaTeX reports (template in templates/labs_report/)
     gallery   reports/index.html and reports/README.md
 
-It imports `labs_lib` (the parameters-cell contract and file helpers in `labs_lib.shared`); `labs_lib` never
-imports it, so the package students read stays free of tooling.
+It imports `labs_lib` (the parameters-cell contract and file helpers in `labs_lib.shared`);
+`labs_lib` never imports it, so the package students read stays free of tooling.
 """

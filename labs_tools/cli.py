@@ -1,4 +1,5 @@
-"""The `labs` command: list the notebooks, run them with papermill, make PDF reports and the gallery, start JupyterLab."""
+"""The `labs` command: list the notebooks, run them with papermill, make PDF reports and the \
+gallery, start JupyterLab."""
 
 import argparse
 import os
@@ -38,7 +39,21 @@ def build_parser():
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the notebooks, each with its parameters and profile values")
+    add_run_parser(sub)
+    add_pdf_parser(sub)
+    add_gallery_parser(sub)
+    add_lab_parser(sub)
+    return parser
+
+
+def add_run_parser(sub):
     run = sub.add_parser("run", help="execute notebooks with papermill and write their reports")
+    add_run_selection(run)
+    add_run_execution(run)
+
+
+def add_run_selection(run):
+    """`labs run` options that say what runs: notebooks, profile, parameters, backend."""
     run.add_argument(
         "notebooks", nargs="*", metavar="NOTEBOOK", help="names or unique prefixes (default: all)"
     )
@@ -59,8 +74,13 @@ def build_parser():
     run.add_argument(
         "--backend",
         default=os.environ.get("KERAS_BACKEND", "tensorflow"),
-        help="Keras backend for the kernels: tensorflow or jax (default: $KERAS_BACKEND or tensorflow)",
+        help="Keras backend for the kernels: tensorflow or jax "
+        "(default: $KERAS_BACKEND or tensorflow)",
     )
+
+
+def add_run_execution(run):
+    """`labs run` options that say how it runs: jobs, output, timeout, resume, warm start, PDFs."""
     run.add_argument("--jobs", type=int, default=1, help="notebooks run at once (default 1)")
     run.add_argument("--out", type=Path, default=None, help="output folder (default: reports/)")
     run.add_argument(
@@ -79,13 +99,17 @@ def build_parser():
         "--no-warm-start",
         dest="warm_start",
         action="store_false",
-        help="start each notebook's kernel only when its turn comes (default: while the one before runs)",
+        help="start each notebook's kernel only when its turn comes "
+        "(default: while the one before runs)",
     )
     run.add_argument(
         "--pdf",
         action="store_true",
         help="then make the PDF reports of the notebooks that ran (labs pdf)",
     )
+
+
+def add_pdf_parser(sub):
     pdf = sub.add_parser(
         "pdf",
         help="PDF reports of executed notebooks (nbconvert and xelatex), and one for the pack",
@@ -114,10 +138,16 @@ def build_parser():
         action="store_true",
         help=f"also the combined PDF ({gallery.PACK_PDF}) when notebooks are named",
     )
+
+
+def add_gallery_parser(sub):
     gal = sub.add_parser(
         "gallery", help="write reports/index.html and reports/README.md from the reports folder"
     )
     gal.add_argument("--out", type=Path, default=None, help="reports folder (default: reports/)")
+
+
+def add_lab_parser(sub):
     lab = sub.add_parser(
         "lab", help="JupyterLab on the notebooks, with a kernel of this environment"
     )
@@ -126,9 +156,9 @@ def build_parser():
     lab.add_argument(
         "--backend",
         default=os.environ.get("KERAS_BACKEND", "tensorflow"),
-        help="Keras backend of the kernels: tensorflow or jax (default: $KERAS_BACKEND or tensorflow)",
+        help="Keras backend of the kernels: tensorflow or jax "
+        "(default: $KERAS_BACKEND or tensorflow)",
     )
-    return parser
 
 
 def cmd_list(args, out=None):
@@ -197,7 +227,8 @@ def reports_folder(args):
 
 
 def executed_notebooks(requested, folder, notebooks_dir):
-    """Paths of the executed notebooks to typeset: named ones (each must exist), else every one in `folder`."""
+    """Paths of the executed notebooks to typeset: named ones (each must exist), else every one in
+    `folder`."""
     available = runner.discover(notebooks_dir)
     if not requested:
         found = [
@@ -218,7 +249,8 @@ def executed_notebooks(requested, folder, notebooks_dir):
         path = folder / name / f"{name}.ipynb"
         if not path.exists():
             raise pdf.PdfError(
-                f"{name} has not been run into {folder} (no {path.name} there): labs run {name} first"
+                f"{name} has not been run into {folder} (no {path.name} there): "
+                f"labs run {name} first"
             )
         paths.append(path)
     return paths
@@ -277,7 +309,8 @@ def cmd_gallery(args, out=None):
 
 
 def cmd_lab(args, out=None):
-    """Start JupyterLab on the notebooks folder (a kernel of this environment), print its URL, wait for it."""
+    """Start JupyterLab on the notebooks folder (a kernel of this environment), print its URL, wait
+    for it."""
     out = out or sys.stdout
     runner.check_backend(args.backend)
     if not 0 < args.port < 65536:
@@ -296,7 +329,8 @@ def cmd_lab(args, out=None):
 
 
 def lab_command(notebooks_dir, ip, port, token):
-    """The command line that starts JupyterLab from this environment (as root too) without a browser."""
+    """The command line that starts JupyterLab from this environment (as root too) without a
+    browser."""
     cmd = [
         sys.executable,
         "-m",

@@ -1,9 +1,9 @@
-"""The gallery: reports/index.html and reports/README.md, one entry per notebook of the pack with its status,
-run profile, backend, wall time, headline numbers and figure thumbnails, linking to the executed notebook,
-metrics.json, the figures and the PDF report.
+"""The gallery: reports/index.html and reports/README.md, one entry per notebook of the pack with
+its status, run profile, backend, wall time, headline numbers and figure thumbnails, linking to the
+executed notebook, metrics.json, the figures and the PDF report.
 
-It reads only what runs left in the reports folder (run.json, metrics.json, figures/); thumbnails are written
-to reports/<notebook>/thumbnails/.
+It reads only what runs left in the reports folder (run.json, metrics.json, figures/); thumbnails
+are written to reports/<notebook>/thumbnails/.
 """
 
 import html
@@ -19,6 +19,7 @@ from labs_tools.pdf import notebook_title, wall_time
 
 THUMB_WIDTH = 360  # pixels
 PACK_PDF = "dl-labs-reports.pdf"
+esc = html.escape
 
 
 @dataclass
@@ -40,11 +41,31 @@ class Entry:
 
 
 def entry(name, title, out):
-    """The gallery entry of notebook `name` from reports folder `out` (its latest good run, and a newer failure)."""
+    """The gallery entry of notebook `name` from reports folder `out` (its latest good run, and a
+    newer failure)."""
     out = Path(out)
     folder, failed = out / name, out / f"{name}.failed"
     record, metrics = read_json(folder / "run.json"), read_json(folder / "metrics.json")
     e = Entry(name, title)
+    add_run_facts(e, record, metrics)
+    if metrics:
+        add_results(e, metrics, folder, out)
+    for label, path in (
+        ("executed notebook", folder / f"{name}.ipynb"),
+        ("PDF report", folder / f"{name}.pdf"),
+        ("metrics.json", folder / "metrics.json"),
+    ):
+        if path.exists():
+            e.links.append((label, href(path, out)))
+    failure = read_json(failed / "run.json")
+    if failure and failure.get("finished", "") >= e.finished:
+        add_failure(e, failure, record, failed, out)
+    return e
+
+
+def add_run_facts(e, record, metrics):
+    """Status, profile, backend, wall time and end of the run, from the runner's run.json, else from
+    metrics.json (a notebook run in JupyterLab or by hand)."""
     if record:
         e.status, e.profile, e.backend = (
             record.get("status", "ok"),
@@ -59,35 +80,33 @@ def entry(name, title, out):
             metrics.get("backend", ""),
         )
         e.seconds, e.finished = metrics.get("wall_seconds", 0.0), metrics.get("finished", "")
-    if metrics:
-        dataset = metrics.get("dataset") or {}
-        title = dataset.get("title", "")
-        e.dataset = title + (
-            " (synthetic)" if dataset.get("synthetic") and "synthetic" not in title.lower() else ""
+
+
+def add_results(e, metrics, folder, out):
+    """The dataset, headline numbers and figure thumbnails of a run, from its metrics.json."""
+    dataset = metrics.get("dataset") or {}
+    title = dataset.get("title", "")
+    e.dataset = title + (
+        " (synthetic)" if dataset.get("synthetic") and "synthetic" not in title.lower() else ""
+    )
+    e.headline = metrics.get("values", {}).get("headline", {})
+    e.figures = [
+        figure
+        for figure in (thumbnail(folder, f, out) for f in metrics.get("figures", []))
+        if figure
+    ]
+
+
+def add_failure(e, failure, record, failed, out):
+    """A failed run newer than the good one: its status and message, its facts when there is no good
+    run, and a link to its notebook."""
+    e.status, e.message = failure.get("status", "failed"), failure.get("message", "")
+    if not record:
+        e.profile, e.backend, e.seconds, e.finished = (
+            failure.get(k, "") for k in ("profile", "backend", "seconds", "finished")
         )
-        e.headline = metrics.get("values", {}).get("headline", {})
-        e.figures = [
-            figure
-            for figure in (thumbnail(folder, f, out) for f in metrics.get("figures", []))
-            if figure
-        ]
-    for label, path in (
-        ("executed notebook", folder / f"{name}.ipynb"),
-        ("PDF report", folder / f"{name}.pdf"),
-        ("metrics.json", folder / "metrics.json"),
-    ):
-        if path.exists():
-            e.links.append((label, href(path, out)))
-    failure = read_json(failed / "run.json")
-    if failure and failure.get("finished", "") >= e.finished:
-        e.status, e.message = failure.get("status", "failed"), failure.get("message", "")
-        if not record:
-            e.profile, e.backend, e.seconds, e.finished = (
-                failure.get(k, "") for k in ("profile", "backend", "seconds", "finished")
-            )
-        if (failed / f"{name}.ipynb").exists():
-            e.links.append(("failed run's notebook", href(failed / f"{name}.ipynb", out)))
-    return e
+    if (failed / f"{e.name}.ipynb").exists():
+        e.links.append(("failed run's notebook", href(failed / f"{e.name}.ipynb", out)))
 
 
 def href(path, root):
@@ -95,7 +114,8 @@ def href(path, root):
 
 
 def thumbnail(folder, figure, out):
-    """(caption, thumbnail href, PNG href) for a figure record of metrics.json, making the thumbnail if needed."""
+    """(caption, thumbnail href, PNG href) for a figure record of metrics.json, making the thumbnail
+    if needed."""
     png = next((folder / f for f in figure.get("files", []) if f.endswith(".png")), None)
     if png is None or not png.exists():
         return None
@@ -120,71 +140,104 @@ def entries(notebooks, out):
 
 
 STYLE = (
-    """body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-h1{margin-bottom:.2em}.sub{color:#666;margin-top:0}table.summary{border-collapse:collapse;margin:1em 0 2em}
-table.summary td,table.summary th{border-bottom:1px solid #ddd;padding:.35em .7em;text-align:left;vertical-align:top}
-section{border-top:2px solid #eee;padding-top:1em;margin-top:1.5em}.status{font-weight:bold;padding:.1em .5em;border-radius:4px}
-.ok{background:#d8f3dc;color:#1b5e20}.failed,.timeout{background:#ffe0e0;color:#b00020}.notrun{background:#eee;color:#555}
-.figs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;width:%dpx}figure img{width:100%%;border:1px solid #ddd}
-figcaption{font-size:.8em;color:#555}.links a{margin-right:1em}.facts{color:#555}"""
-    % THUMB_WIDTH
-)
+    "body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;"
+    "color:#222;padding:0 1em}\n"
+    "h1{margin-bottom:.2em}.sub{color:#666;margin-top:0}"
+    "table.summary{border-collapse:collapse;margin:1em 0 2em}\n"
+    "table.summary td,table.summary th{border-bottom:1px solid #ddd;padding:.35em .7em;"
+    "text-align:left;vertical-align:top}\n"
+    "section{border-top:2px solid #eee;padding-top:1em;margin-top:1.5em}"
+    ".status{font-weight:bold;padding:.1em .5em;border-radius:4px}\n"
+    ".ok{background:#d8f3dc;color:#1b5e20}.failed,.timeout{background:#ffe0e0;color:#b00020}"
+    ".notrun{background:#eee;color:#555}\n"
+    ".figs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;width:%dpx}"
+    "figure img{width:100%%;border:1px solid #ddd}\n"
+    "figcaption{font-size:.8em;color:#555}.links a{margin-right:1em}.facts{color:#555}"
+) % THUMB_WIDTH
 
 
 def render_html(items, out):
     """The gallery page; the same reports give the same bytes (no clock time in it)."""
-    esc = html.escape
-    latest = max((e.finished for e in items if e.finished), default="")
-    when = f"latest run finished {latest[:16].replace('T', ' ')} UTC" if latest else "no runs yet"
-    pack = (
-        f' · <a href="{quote(PACK_PDF)}">all reports in one PDF</a>'
-        if (Path(out) / PACK_PDF).exists()
-        else ""
-    )
-    rows = "".join(
-        f'<tr><td><a href="#{esc(e.name)}">{esc(e.name)}</a></td><td><span class="status {e.status.replace(" ", "")}">{esc(e.status)}</span></td>'
-        f"<td>{esc(e.profile or '–')}</td><td>{esc(e.backend or '–')}</td><td>{wall_time(e.seconds)}</td>"
-        f"<td>{'<br>'.join(esc(f'{k}: {v}') for k, v in e.headline.items()) or '–'}</td></tr>"
-        for e in items
-    )
-    sections = []
-    for e in items:
-        facts = " · ".join(
-            x
-            for x in (
-                f"profile {e.profile}" if e.profile else "",
-                f"backend {e.backend}" if e.backend else "",
-                f"wall time {wall_time(e.seconds)}" if e.seconds else "",
-                e.dataset,
-                f"finished {e.finished[:16].replace('T', ' ')} UTC" if e.finished else "",
-            )
-            if x
-        )
-        links = "".join(f'<a href="{h}">{esc(label)}</a>' for label, h in e.links)
-        figs = "".join(
-            f'<figure><a href="{full}"><img src="{thumb}" alt="{esc(caption)}" loading="lazy"></a>'
-            f"<figcaption>{esc(caption)}</figcaption></figure>"
-            for caption, thumb, full in e.figures
-        )
-        message = f"<p><b>Latest run {esc(e.status)}:</b> {esc(e.message)}</p>" if e.message else ""
-        headline = "".join(
-            f"<li>{esc(k)}: <b>{esc(str(v))}</b></li>" for k, v in e.headline.items()
-        )
-        sections.append(
-            f'<section id="{esc(e.name)}"><h2>{esc(e.title)} <span class="status {e.status.replace(" ", "")}">'
-            f'{esc(e.status)}</span></h2><p class="facts">{esc(facts) or "not run yet: labs run " + esc(e.name)}</p>'
-            f'{message}<ul>{headline}</ul><p class="links">{links}</p><div class="figs">{figs}</div></section>'
-        )
+    rows = "".join(summary_row(e) for e in items)
+    sections = "".join(section(e) for e in items)
     return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>dl-labs reports</title>'
-        f'<style>{STYLE}</style></head><body><h1>dl-labs reports</h1><p class="sub">Gallery of the latest runs, '
-        f'{when}{pack}</p><table class="summary"><tr><th>notebook</th><th>status</th><th>profile</th>'
-        f"<th>backend</th><th>wall time</th><th>headline</th></tr>{rows}</table>{''.join(sections)}</body></html>\n"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>dl-labs reports</title><style>{STYLE}</style></head><body>"
+        "<h1>dl-labs reports</h1>"
+        f'<p class="sub">Gallery of the latest runs, {latest_run(items)}{pack_link(out)}</p>'
+        '<table class="summary"><tr><th>notebook</th><th>status</th><th>profile</th>'
+        f"<th>backend</th><th>wall time</th><th>headline</th></tr>{rows}</table>{sections}"
+        "</body></html>\n"
+    )
+
+
+def latest_run(items):
+    """When the latest run finished, for the page's subtitle."""
+    latest = max((e.finished for e in items if e.finished), default="")
+    return f"latest run finished {latest[:16].replace('T', ' ')} UTC" if latest else "no runs yet"
+
+
+def pack_link(out):
+    """The link to the pack's PDF when it is in the reports folder `out`, else ''."""
+    if not (Path(out) / PACK_PDF).exists():
+        return ""
+    return f' · <a href="{quote(PACK_PDF)}">all reports in one PDF</a>'
+
+
+def status_badge(e):
+    return f'<span class="status {e.status.replace(" ", "")}">{esc(e.status)}</span>'
+
+
+def summary_row(e):
+    """The entry's row in the summary table at the top of the page."""
+    headline = "<br>".join(esc(f"{k}: {v}") for k, v in e.headline.items()) or "–"
+    return (
+        f'<tr><td><a href="#{esc(e.name)}">{esc(e.name)}</a></td><td>{status_badge(e)}</td>'
+        f"<td>{esc(e.profile or '–')}</td><td>{esc(e.backend or '–')}</td>"
+        f"<td>{wall_time(e.seconds)}</td><td>{headline}</td></tr>"
+    )
+
+
+def section(e):
+    """The entry's section: title and status, facts, latest failure, headline, links, figures."""
+    facts = esc(facts_line(e)) or "not run yet: labs run " + esc(e.name)
+    message = f"<p><b>Latest run {esc(e.status)}:</b> {esc(e.message)}</p>" if e.message else ""
+    headline = "".join(f"<li>{esc(k)}: <b>{esc(str(v))}</b></li>" for k, v in e.headline.items())
+    links = "".join(f'<a href="{h}">{esc(label)}</a>' for label, h in e.links)
+    return (
+        f'<section id="{esc(e.name)}"><h2>{esc(e.title)} {status_badge(e)}</h2>'
+        f'<p class="facts">{facts}</p>{message}<ul>{headline}</ul>'
+        f'<p class="links">{links}</p><div class="figs">{figures_html(e)}</div></section>'
+    )
+
+
+def facts_line(e):
+    """Profile, backend, wall time, dataset and end of the run, those known, joined by dots."""
+    return " · ".join(
+        x
+        for x in (
+            f"profile {e.profile}" if e.profile else "",
+            f"backend {e.backend}" if e.backend else "",
+            f"wall time {wall_time(e.seconds)}" if e.seconds else "",
+            e.dataset,
+            f"finished {e.finished[:16].replace('T', ' ')} UTC" if e.finished else "",
+        )
+        if x
+    )
+
+
+def figures_html(e):
+    """The entry's figure thumbnails, each linking to the full figure."""
+    return "".join(
+        f'<figure><a href="{full}"><img src="{thumb}" alt="{esc(caption)}" loading="lazy"></a>'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+        for caption, thumb, full in e.figures
     )
 
 
 def render_markdown(items, out):
-    """The same gallery as Markdown (reports/README.md), for browsing the folder in a file viewer or on a forge."""
+    """The same gallery as Markdown (reports/README.md), for browsing the folder in a file viewer or
+    on a forge."""
     cell = lambda text: str(text).replace("|", "\\|").replace("\n", " ")  # noqa: E731
     lines = [
         "# dl-labs reports",

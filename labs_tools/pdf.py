@@ -1,10 +1,11 @@
-"""PDF reports: executed notebooks turned into LaTeX reports with nbconvert and xelatex, one per notebook or
-one for the whole pack.
+"""PDF reports: executed notebooks turned into LaTeX reports with nbconvert and xelatex, one per
+notebook or one for the whole pack.
 
-Report style (the default): code hidden, a header with the notebook's title, the course, the run's date,
-profile, backend and wall time, numbered sections, captioned figures, tables typeset as tables, the values of
-the parameters as a table, long training logs trimmed. `with_code=True` keeps the code cells and every output.
-The template is labs_tools/templates/labs_report (DejaVu fonts: Greek letters, math symbols, box drawing).
+Report style (the default): code hidden, a header with the notebook's title, the course, the run's
+date, profile, backend and wall time, numbered sections, captioned figures, tables typeset as
+tables, the values of the parameters as a table, long training logs trimmed. `with_code=True` keeps
+the code cells and every output. The template is labs_tools/templates/labs_report (DejaVu fonts:
+Greek letters, math symbols, box drawing).
 """
 
 import copy
@@ -31,12 +32,14 @@ STREAM_LINES = 24  # a longer printed log keeps its first and last lines in the 
 
 
 class PdfError(RuntimeError):
-    """A PDF cannot be made: a missing tool, a missing or unexecuted notebook, or a LaTeX failure."""
+    """A PDF cannot be made: a missing tool, a missing or unexecuted notebook, or a LaTeX
+    failure."""
 
 
 @dataclass
 class RunInfo:
-    """What the report's header says about the run, from metrics.json (and run.json) beside the notebook."""
+    """What the report's header says about the run, from metrics.json (and run.json) beside the
+    notebook."""
 
     title: str
     name: str
@@ -63,9 +66,10 @@ def check_tools():
     """Refuse, with what to install, when xelatex, pandoc or the DejaVu fonts are missing."""
     missing = missing_tools()
     if missing:
+        verb = "is" if len(missing) == 1 else "are"
         raise PdfError(
-            f"PDF reports need {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
-            f"installed; on Debian or Ubuntu: {INSTALL_HINT}"
+            f"PDF reports need {', '.join(missing)}, which {verb} not installed; "
+            f"on Debian or Ubuntu: {INSTALL_HINT}"
         )
 
 
@@ -85,18 +89,18 @@ def read_executed(path):
     nb = nbformat.read(str(path), as_version=4)
     if not any(c.cell_type == "code" and c.get("outputs") for c in nb.cells):
         raise PdfError(
-            f"{path} has no outputs: it is not an executed notebook (labs run {path.stem} makes one)"
+            f"{path} has no outputs: it is not an executed notebook "
+            f"(labs run {path.stem} makes one)"
         )
     return nb
 
 
 def run_info(nb, path):
-    """The header's facts: title from the first heading, the rest from metrics.json / run.json beside `path`
-    (or in reports/<name>/ for a notebook executed and saved in JupyterLab)."""
+    """The header's facts: title from the first heading, the rest from metrics.json / run.json
+    beside `path` (or in reports/<name>/ for a notebook executed and saved in JupyterLab)."""
     folder = Path(path).parent
-    if not (
-        folder / "metrics.json"
-    ).exists():  # a notebook saved from JupyterLab: its run wrote to reports/<name>/
+    if not (folder / "metrics.json").exists():
+        # a notebook saved from JupyterLab: its run wrote to reports/<name>/
         from labs_lib.reporting import reports_dir
 
         folder = reports_dir() / Path(path).stem
@@ -176,7 +180,8 @@ def trim_stream(text, keep=STREAM_LINES):
 
 
 def parameters_cell(info):
-    """A table of the values this run used (LaTeX), in place of the hidden parameters cell; None if unknown."""
+    """A table of the values this run used (LaTeX), in place of the hidden parameters cell; None if
+    unknown."""
     if not info.parameters:
         return None
     import pandas as pd
@@ -232,7 +237,8 @@ def report_cells(nb, info, top=1, with_code=False):
 
 
 def coalesce_streams(nb):
-    """Merge consecutive stream outputs and apply carriage returns and backspaces (Keras progress bars)."""
+    """Merge consecutive stream outputs and apply carriage returns and backspaces (Keras progress
+    bars)."""
     from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
     nb, _ = CoalesceStreamsPreprocessor(enabled=True).preprocess(nb, {})
@@ -272,7 +278,8 @@ def report_notebook(path, with_code=False):
 
 
 def pack_notebook(paths, with_code=False):
-    """Several executed notebooks as one, each a section (its headings one level down), for a combined PDF."""
+    """Several executed notebooks as one, each a section (its headings one level down), for a
+    combined PDF."""
     from labs_lib.shared.latex import latex_escape
 
     parts = [(read_executed(p), p) for p in paths]
@@ -316,16 +323,16 @@ def exporter(with_code=False):
     exp = PDFExporter(
         config=config, template_name=TEMPLATE, extra_template_basedirs=[str(TEMPLATES)]
     )
-    exp.raw_mimetypes = [
-        "text/latex"
-    ]  # the pack's section headers (PDFExporter's default is application/pdf)
+    # the pack's section headers (PDFExporter's default is application/pdf)
+    exp.raw_mimetypes = ["text/latex"]
     exp.exclude_input = not with_code
     exp.exclude_input_prompt = exp.exclude_output_prompt = not with_code
     return exp
 
 
 def build(nb, source_dir, dest, with_code=False, paper="a4"):
-    """Typeset the report notebook `nb` (images resolved from `source_dir`) into the PDF file `dest`."""
+    """Typeset the report notebook `nb` (images resolved from `source_dir`) into the PDF file
+    `dest`."""
     check_paper(paper)
     nb.metadata["labs_report"]["paper"] = f"{paper}paper"
     resources = {"metadata": {"name": Path(dest).stem, "path": str(source_dir)}}
@@ -342,7 +349,8 @@ def last_lines(text, n=12):
 
 
 def notebook_pdf(executed, dest=None, with_code=False, paper="a4"):
-    """The PDF report of one executed notebook; written next to it (<name>.pdf) unless `dest` is given."""
+    """The PDF report of one executed notebook; written next to it (<name>.pdf) unless `dest` is
+    given."""
     executed = Path(executed)
     dest = Path(dest) if dest else executed.with_suffix(".pdf")
     return build(report_notebook(executed, with_code), executed.parent, dest, with_code, paper)

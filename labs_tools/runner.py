@@ -1,9 +1,11 @@
-"""The runner: validate a run's notebooks and parameters, execute them with papermill, publish outputs.
+"""The runner: validate a run's notebooks and parameters, execute them with papermill, publish
+outputs.
 
-Each notebook runs in its own process and kernel of this environment (`python -m labs_tools.worker`, which
-executes it with papermill), writing into a staging folder next to the outputs; only a finished run is
-renamed into place, so an interrupted or failed run never replaces the previous outputs. Each worker is
-started while the notebook before it runs (a warm start), so its kernel start and imports cost no wall time.
+Each notebook runs in its own process and kernel of this environment (`python -m labs_tools.worker`,
+which executes it with papermill), writing into a staging folder next to the outputs; only a
+finished run is renamed into place, so an interrupted or failed run never replaces the previous
+outputs. Each worker is started while the notebook before it runs (a warm start), so its kernel
+start and imports cost no wall time.
 """
 
 import hashlib
@@ -47,7 +49,8 @@ class Job:
     path: Path
     params: dict
     takes_out_dir: bool = True  # the notebook has an out_dir parameter for the runner to set
-    requires: tuple = ()  # backends the notebook needs (notebook metadata labs.requires), e.g. ("tensorflow",)
+    # backends the notebook needs (notebook metadata labs.requires), e.g. ("tensorflow",)
+    requires: tuple = ()
 
 
 @dataclass
@@ -69,9 +72,8 @@ class RunOptions:
     jobs: int = 1
     timeout: float = 0.0
     resume: bool = False
-    warm_start: bool = (
-        True  # start each notebook's kernel and imports while the notebook before it runs
-    )
+    # start each notebook's kernel and imports while the notebook before it runs
+    warm_start: bool = True
 
 
 # ---------------------------------------------------------------- planning (no side effects)
@@ -104,21 +106,23 @@ def resolve_names(requested, available):
 def requirements(path):
     """What a notebook needs beyond the pack's environment: its metadata's `labs.requires` list.
 
-    The only requirement so far is a backend name ("tensorflow"): the run must use that backend and its
-    module must be installed. Notebooks without the entry run under every backend.
+    The only requirement so far is a backend name ("tensorflow"): the run must use that backend and
+    its module must be installed. Notebooks without the entry run under every backend.
     """
     meta = json.loads(Path(path).read_text()).get("metadata", {}).get("labs", {})
     requires = meta.get("requires", [])
     unknown = [r for r in requires if r not in BACKENDS]
     if unknown:
         raise UsageError(
-            f"{Path(path).name}: metadata labs.requires may name {{{', '.join(BACKENDS)}}}, got {unknown[0]!r}"
+            f"{Path(path).name}: metadata labs.requires may name {{{', '.join(BACKENDS)}}}, "
+            f"got {unknown[0]!r}"
         )
     return tuple(requires)
 
 
 def unmet(job, backend):
-    """Why `job` cannot run under `backend` ('' when it can): a reason for skipping it, not a failure."""
+    """Why `job` cannot run under `backend` ('' when it can): a reason for skipping it, not a
+    failure."""
     for need in job.requires:
         if backend != need:
             return f"needs the {need} backend (it uses {need} directly); this run uses {backend}"
@@ -128,7 +132,8 @@ def unmet(job, backend):
 
 
 def load_profile(profile, notebooks_dir=NOTEBOOKS_DIR):
-    """The parameter values of a profile, {notebook: {name: value}}, from profiles/<profile>.yaml."""
+    """The parameter values of a profile, {notebook: {name: value}}, from
+    profiles/<profile>.yaml."""
     if profile not in PROFILES:
         raise UsageError(f"profile must be one of {{{', '.join(PROFILES)}}}, got {profile!r}")
     path = Path(notebooks_dir) / "profiles" / f"{profile}.yaml"
@@ -204,8 +209,9 @@ def check_backend(backend):
 
 
 def library_hash():
-    """A hash of the student package's source (labs_lib, shared/ included), which a notebook's results depend
-    on; the tooling (this package: runner, PDF, gallery) is left out, so editing it re-runs nothing."""
+    """A hash of the student package's source (labs_lib, shared/ included), which a notebook's
+    results depend on; the tooling (this package: runner, PDF, gallery) is left out, so editing it
+    re-runs nothing."""
     digest = hashlib.sha256(__version__.encode())
     for path in sorted(PACKAGE_DIR.rglob("*.py")):
         digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + path.read_bytes())
@@ -213,8 +219,9 @@ def library_hash():
 
 
 def data_hash():
-    """A hash of the data directory's listing (each file's path, size and modification time): a dataset file
-    added, replaced or removed changes it. Contents are checked against their SHA-256 when a notebook loads them."""
+    """A hash of the data directory's listing (each file's path, size and modification time): a
+    dataset file added, replaced or removed changes it. Contents are checked against their SHA-256
+    when a notebook loads them."""
     from labs_lib.data import data_dir
 
     folder = data_dir()
@@ -228,7 +235,8 @@ def data_hash():
 
 
 def fingerprint(job, backend):
-    """What a run's results depend on: the notebook file, its parameters, labs_lib, the data files, the backend."""
+    """What a run's results depend on: the notebook file, its parameters, labs_lib, the data files,
+    the backend."""
     inputs = {
         "notebook": hashlib.sha256(job.path.read_bytes()).hexdigest(),
         "parameters": job.params,
@@ -343,10 +351,12 @@ def kill_tree(proc):
 
 
 class Worker:
-    """A notebook's `python -m labs_tools.worker` process, writing into a staging folder next to the outputs.
+    """A notebook's `python -m labs_tools.worker` process, writing into a staging folder next to
+    the outputs.
 
-    It starts its kernel and imports at once and executes the notebook when `go` is called, so a worker made
-    ahead of its turn has paid both by then (a warm start). `cancel` stops it and removes its staging folder.
+    It starts its kernel and imports at once and executes the notebook when `go` is called, so a
+    worker made ahead of its turn has paid both by then (a warm start). `cancel` stops it and
+    removes its staging folder.
     """
 
     def __init__(self, job, opts, warm=True):
@@ -392,8 +402,9 @@ class Worker:
 
 
 class WarmStarts:
-    """Workers for the jobs in `todo`, each started while the ones before it run: as many ahead as run at once
-    (none with opts.warm_start off: then each worker starts at its turn, and imports nothing ahead)."""
+    """Workers for the jobs in `todo`, each started while the ones before it run: as many ahead as
+    run at once (none with opts.warm_start off: then each worker starts at its turn, and imports
+    nothing ahead)."""
 
     def __init__(self, todo, opts):
         self.todo, self.opts = list(todo), opts
@@ -401,7 +412,8 @@ class WarmStarts:
         self.waiting, self.next, self.lock, self.closed = {}, 0, threading.Lock(), False
 
     def take(self, job):
-        """The worker of `job` (started now if it was not yet) after starting the next `ahead` jobs' workers."""
+        """The worker of `job` (started now if it was not yet) after starting the next `ahead` jobs'
+        workers."""
         with self.lock:
             worker = self.waiting.pop(job.name, None) or Worker(
                 job, self.opts, warm=self.opts.warm_start
@@ -515,6 +527,31 @@ def run(jobs, opts, stream=None):
     """Execute jobs (skipping up-to-date ones with --resume); returns Results in job order."""
     Path(opts.out).mkdir(parents=True, exist_ok=True)
     progress, stop = Progress(len(jobs), stream or sys.stdout), threading.Event()
+    results, todo = skip_or_queue(jobs, opts, progress)
+    warm = WarmStarts(todo, opts)
+
+    def one(job):
+        try:
+            result = execute(job, warm.take(job), opts, progress, stop)
+        except Exception as exc:  # noqa: BLE001 - one notebook's failure must not stop the others
+            result = Result(job.name, "failed", message=f"runner error: {exc}")
+        progress.finish(result)
+        return result
+
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    pool = ThreadPoolExecutor(max_workers=max(1, opts.jobs))
+    try:
+        run_in_pool(pool, one, todo, stop, results)
+    finally:
+        pool.shutdown(wait=True)
+        warm.close()
+        signal.signal(signal.SIGTERM, previous)
+    return [results[job.name] for job in jobs]
+
+
+def skip_or_queue(jobs, opts, progress):
+    """({name: Result} of the jobs skipped, each reported to `progress`, [jobs to run]): a job is
+    skipped when its requirements are unmet, or with --resume when its outputs are up to date."""
     results = {}
     todo = []
     for job in jobs:
@@ -532,19 +569,13 @@ def run(jobs, opts, stream=None):
             progress.finish(results[job.name])
         else:
             todo.append(job)
+    return results, todo
 
-    warm = WarmStarts(todo, opts)
 
-    def one(job):
-        try:
-            result = execute(job, warm.take(job), opts, progress, stop)
-        except Exception as exc:  # noqa: BLE001 - one notebook's failure must not stop the others
-            result = Result(job.name, "failed", message=f"runner error: {exc}")
-        progress.finish(result)
-        return result
-
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    pool = ThreadPoolExecutor(max_workers=max(1, opts.jobs))
+def run_in_pool(pool, one, todo, stop, results):
+    """Run `one(job)` for each job of `todo` in `pool`, storing each Result in `results` by name. On
+    Ctrl-C (or SIGTERM, raised as KeyboardInterrupt) set `stop`, wait for the running notebooks to
+    stop, and record the jobs never started as interrupted."""
     try:
         futures = {job.name: pool.submit(one, job) for job in todo}
         for name, future in futures.items():
@@ -560,11 +591,6 @@ def run(jobs, opts, stream=None):
                 if future.done() and not future.cancelled()
                 else Result(name, "interrupted", message="not started")
             )
-    finally:
-        pool.shutdown(wait=True)
-        warm.close()
-        signal.signal(signal.SIGTERM, previous)
-    return [results[job.name] for job in jobs]
 
 
 def _raise_interrupt(signum, frame):

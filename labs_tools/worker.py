@@ -1,13 +1,14 @@
-"""One notebook's execution process, started ahead of its turn so that its kernel start and imports overlap
-the notebook before it (the runner's warm start).
+"""One notebook's execution process, started ahead of its turn so that its kernel start and imports
+overlap the notebook before it (the runner's warm start).
 
     python -m labs_tools.worker [--cold] INPUT OUTPUT PARAMETERS_JSON CWD
 
-Starts a kernel of this environment in CWD and imports the notebook's modules into it (`imports_of`), then waits
-for the line "go" on stdin and executes INPUT into OUTPUT with papermill in that kernel; a failing cell exits 1,
-as `papermill` does. End of input before "go" (the runner stopped or was killed) shuts the kernel down and
-exits 3 without running anything. The notebook still runs in a kernel of its own: only imports happen early.
-With --cold the kernel imports nothing ahead (`labs run --no-warm-start`: the kernel starts at its turn).
+Starts a kernel of this environment in CWD and imports the notebook's modules into it
+(`imports_of`), then waits for the line "go" on stdin and executes INPUT into OUTPUT with papermill
+in that kernel; a failing cell exits 1, as `papermill` does. End of input before "go" (the runner
+stopped or was killed) shuts the kernel down and exits 3 without running anything. The notebook
+still runs in a kernel of its own: only imports happen early. With --cold the kernel imports
+nothing ahead (`labs run --no-warm-start`: the kernel starts at its turn).
 """
 
 import json
@@ -19,7 +20,8 @@ NOT_STARTED = 3  # exit status when the runner never said "go"
 
 
 def imports_of(notebook_path):
-    """The modules a notebook's code cells import at top level, in order (candidates: `from a import b` adds a.b)."""
+    """The modules a notebook's code cells import at top level, in order (candidates:
+    `from a import b` adds a.b)."""
     import ast
 
     names = []
@@ -38,8 +40,9 @@ def imports_of(notebook_path):
     return list(dict.fromkeys(names))
 
 
-# Imports `names` in the kernel without binding a name in its namespace, ignoring failures. With keras comes
-# tensorflow when it is installed: keras.utils.set_random_seed imports it under every backend.
+# Imports `names` in the kernel without binding a name in its namespace, ignoring failures. With
+# keras comes tensorflow when it is installed: keras.utils.set_random_seed imports it under every
+# backend.
 WARM_UP = """
 def _labs_warm_up(names):
     import importlib, importlib.util, sys
@@ -56,7 +59,8 @@ del _labs_warm_up
 
 
 def warm_up(km, modules, timeout=300):
-    """Import `modules` in the kernel of `km`, silently; an error there is left for the notebook's cells to show."""
+    """Import `modules` in the kernel of `km`, silently; an error there is left for the notebook's
+    cells to show."""
     kc = km.client()
     kc.start_channels()
     try:
@@ -73,9 +77,8 @@ def warm_up(km, modules, timeout=300):
 
 
 def main(argv):
-    cold = argv[:1] == [
-        "--cold"
-    ]  # no warm-up: the kernel imports nothing before the notebook's cells
+    # --cold: no warm-up, the kernel imports nothing before the notebook's cells
+    cold = argv[:1] == ["--cold"]
     input_path, output_path, parameters, cwd = argv[1:] if cold else argv
     import papermill
     from jupyter_client.manager import KernelManager

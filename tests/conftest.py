@@ -1,5 +1,5 @@
-"""Shared test set-up: real data from ../shared/data when it exists, TensorFlow backend by default, and the
-tiny generated notebooks of the runner and PDF tests (fixture `nbmaker`)."""
+"""Shared test set-up: real data from ../shared/data when it exists, TensorFlow backend by default,
+and the tiny generated notebooks of the runner and PDF tests (fixture `nbmaker`)."""
 
 import os
 from pathlib import Path
@@ -58,7 +58,9 @@ report.save()"""
 
 
 def make_notebook(folder, name, requires=()):
-    """Write folder/<name>.ipynb: a parameters cell, a figure, a table, metrics.json; `requires`: labs.requires."""
+    """Write folder/<name>.ipynb: a parameters cell, a figure, a table, metrics.json.
+
+    requires: the notebook's labs.requires metadata (backend names)."""
     param_cell = new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]})
     nb = new_notebook(
         cells=[
@@ -101,5 +103,6 @@ class NotebookMaker:
 
 @pytest.fixture(scope="session")
 def nbmaker():
-    """NotebookMaker: .notebook(folder, name, requires) and .pack(folder, names, profiles) write notebooks."""
+    """NotebookMaker: .notebook(folder, name, requires) and .pack(folder, names, profiles) write
+    notebooks."""
     return NotebookMaker()

@@ -1,4 +1,5 @@
-"""Tests of labs_lib.data: file formats, checksums, downloads, safe extraction, splits, synthetic data."""
+"""Tests of labs_lib.data: file formats, checksums, downloads, safe extraction, splits, synthetic
+data."""
 
 import gzip
 import hashlib
@@ -166,7 +167,7 @@ def test_load_reads_from_labs_data_dir_when_no_folder_is_given(tmp_path, monkeyp
     assert load("mnist").sizes() == {"train": 90, "val": 10, "test": 20}
 
 
-# --------------------------------------------------------------------------- checksums and downloads
+# -------------------------------------------------------------------------- checksums and downloads
 
 
 def test_wrong_file_raises_checksum_error_naming_file_and_both_hashes(tmp_path, monkeypatch):
@@ -376,7 +377,8 @@ def test_safe_extract_rejects_other_files(tmp_path):
 
 
 def fake_notmnist_tarball(path: Path) -> list:
-    """notMNIST_small.tar.gz with 3 PNGs per letter, a 0-byte and a broken file; returns the readable rows."""
+    """notMNIST_small.tar.gz with 3 PNGs per letter, a 0-byte and a broken file; returns the
+    readable rows."""
     rng = np.random.default_rng(2)
     rows = []
     with tarfile.open(path, "w:gz") as tar:

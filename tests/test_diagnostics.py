@@ -1,4 +1,5 @@
-"""Diagnostics: activations, unit spread, weight statistics, gradients, training logs and gradient checking."""
+"""Diagnostics: activations, unit spread, weight statistics, gradients, training logs and gradient
+checking."""
 
 import importlib.util
 import json
@@ -178,7 +179,7 @@ def test_layer_gradient_norms_agree_between_tensorflow_and_jax(tmp_path):
         )
 
 
-# --------------------------------------------------------------------------- recording during training
+# ------------------------------------------------------------------------ recording during training
 
 
 def test_callbacks_record_one_row_per_layer_per_epoch_plus_initialization_during_fit():
@@ -211,7 +212,8 @@ def test_callbacks_record_one_row_per_layer_per_epoch_plus_initialization_during
         weight_log.first_layer_end, np.asarray(net.get_layer("hidden_1").kernel)
     )
     assert not np.array_equal(weight_log.first_layer_start, weight_log.first_layer_end)
-    # the last records describe the trained model (under JAX: the weights fit syncs back before on_epoch_end)
+    # the last records describe the trained model
+    # (under JAX: the weights fit syncs back before on_epoch_end)
     last = weights[weights.epoch == 2].reset_index(drop=True)[["layer", "mean", "std"]]
     expected = diagnostics.weight_stats(net)[["layer", "mean", "std"]]
     np.testing.assert_allclose(last[["mean", "std"]], expected[["mean", "std"]], rtol=1e-6)
@@ -341,7 +343,7 @@ def test_training_mode_gradients_use_batch_statistics_and_leave_moving_averages_
         np.testing.assert_array_equal(saved, keras.ops.convert_to_numpy(v.value))
 
 
-# ---------------------------------------------------------------- Hessian, minimal ratio, trajectories, PCA
+# -------------------------------------------------------- Hessian, minimal ratio, trajectories, PCA
 
 
 def test_hessian_of_a_quadratic_loss_is_its_known_matrix():
@@ -483,7 +485,7 @@ def test_gradient_norm_descent_drives_each_side_by_side_net_towards_a_critical_p
     assert all(a < 0.1 * b for a, b in zip(after, before))
 
 
-# ---------------------------------------------------------------- interpolation, input Jacobians, sharpness
+# -------------------------------------------------------- interpolation, input Jacobians, sharpness
 
 
 def two_trained_mlps():

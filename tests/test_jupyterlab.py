@@ -1,5 +1,6 @@
-"""A real JupyterLab server, as `labs lab` starts it: token auth on /api/status, a kernel started through the REST
-API, a notebook's cells run through the kernel's websocket on the smoke profile, then the server stopped by its
+"""A real JupyterLab server, as `labs lab` starts it: token auth on /api/status, a kernel started
+through the REST API, a notebook's cells run through the kernel's websocket on the smoke profile,
+then the server stopped by its
 process id."""
 
 import json
@@ -43,7 +44,8 @@ def get(url, token=None):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """JupyterLab on the pack's notebooks, started with the command `labs lab` uses; stopped by pid at the end."""
+    """JupyterLab on the pack's notebooks, started with the command `labs lab` uses; stopped by pid
+    at the end."""
     port, token = free_port(), uuid.uuid4().hex
     log = open(tmp_path_factory.mktemp("lab") / "jupyterlab.log", "w+")
     env = runner.kernel_env(os.environ.get("KERAS_BACKEND", "tensorflow"))
@@ -103,7 +105,8 @@ class Kernel:
         self.session = uuid.uuid4().hex
 
     def execute(self, code, timeout=600):
-        """Run `code`; returns the iopub outputs ([{'type': msg_type, 'content': ...}]) and the reply's status."""
+        """Run `code`; returns the iopub outputs ([{'type': msg_type, 'content': ...}]) and the
+        reply's status."""
         msg_id = uuid.uuid4().hex
         self.ws.send(
             json.dumps(
@@ -148,7 +151,8 @@ class Kernel:
         return outputs, reply
 
     def shutdown(self):
-        """Close the channels and stop the kernel (nothing to do once the server itself has stopped)."""
+        """Close the channels and stop the kernel (nothing to do once the server itself has
+        stopped)."""
         self.ws.close()
         request = urllib.request.Request(
             f"{self.server['base']}/api/kernels/{self.id}",
@@ -170,8 +174,9 @@ def test_status_answers_200_with_the_token_and_403_without(server):
 
 @pytest.fixture(scope="module")
 def session(server, tmp_path_factory):
-    """02_initialization run cell by cell through a kernel: the parameters cell, then the smoke profile's values
-    (as a student edits them), then every other code cell. {"outputs": [per cell], "out": folder, "kernel": Kernel}."""
+    """02_initialization run cell by cell through a kernel: the parameters cell, then the smoke
+    profile's values (as a student edits them), then every other code cell.
+    {"outputs": [per cell], "out": folder, "kernel": Kernel}."""
     out = tmp_path_factory.mktemp("lab-out")
     kernel = Kernel(server)
     job = runner.plan([NOTEBOOK], "smoke")[0]
@@ -245,6 +250,8 @@ def test_the_server_stops_when_its_process_is_signalled(server, session):
     proc = server["proc"]
     os.kill(proc.pid, signal.SIGTERM)
     code = proc.wait(timeout=30)  # raises TimeoutExpired if the server does not stop
-    assert code in (0, -signal.SIGTERM, 128 + signal.SIGTERM), f"JupyterLab exited with {code} on SIGTERM"
+    assert code in (0, -signal.SIGTERM, 128 + signal.SIGTERM), (
+        f"JupyterLab exited with {code} on SIGTERM"
+    )
     with pytest.raises(OSError):
         get(f"{server['base']}/api/status", server["token"])

@@ -108,7 +108,8 @@ def test_training_output_ignores_moving_statistics():
 
 
 def fit_losses(norm_layer, weights=None):
-    """Train Input(20) -> Dense(8) -> norm -> ReLU -> Dense(3) for 2 epochs; the model and its losses."""
+    """Train Input(20) -> Dense(8) -> norm -> ReLU -> Dense(3) for 2 epochs; the model and its
+    losses."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [

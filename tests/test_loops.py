@@ -1,4 +1,5 @@
-"""labs_lib.loops: compiled full-batch training equals model.fit step for step; the convergence rule."""
+"""labs_lib.loops: compiled full-batch training equals model.fit step for step; the convergence
+rule."""
 
 import keras
 import numpy as np

@@ -1,4 +1,5 @@
-"""labs_lib.lowlevel: the hand-written softmax, cross-entropy, accuracy, gradients and training loop of notebook 04."""
+"""labs_lib.lowlevel: the hand-written softmax, cross-entropy, accuracy, gradients and training
+loop of notebook 04."""
 
 import numpy as np
 import pytest

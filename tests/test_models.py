@@ -101,7 +101,7 @@ def test_mlp_accepts_the_activations_of_notebook_03(activation):
     assert np.isfinite(np.asarray(net(x))).all()
 
 
-# ---------------------------------------------------------------- networks of a given size (notebook 06)
+# ----------------------------------------------------------- networks of a given size (notebook 06)
 
 
 @pytest.mark.parametrize("depth", [1, 4, 7])

@@ -33,8 +33,8 @@ def labs(*args, cwd):
 
 @pytest.fixture(scope="module")
 def smoke_runs(tmp_path_factory):
-    """Every notebook on smoke, one `labs run` per backend, the two started together (each is mostly one
-    busy process; CI has two cores). {backend: (out folder, CompletedProcess)}."""
+    """Every notebook on smoke, one `labs run` per backend, the two started together (each is mostly
+    one busy process; CI has two cores). {backend: (out folder, CompletedProcess)}."""
     started = {}
     for backend in ["tensorflow"] + (["jax"] if HAVE_JAX else []):
         out = tmp_path_factory.mktemp(f"smoke-{backend}")
@@ -138,7 +138,8 @@ def table_rows(metrics_path):
 
 
 def test_a_warm_started_notebook_gives_the_same_tables_as_a_cold_started_one(smoke_runs, tmp_path):
-    """02 runs second in the smoke pack, so its kernel started and imported Keras and labs_lib ahead of its turn."""
+    """02 runs second in the smoke pack, so its kernel started and imported Keras and labs_lib ahead
+    of its turn."""
     out, result = smoke_runs["tensorflow"]
     assert result.returncode == 0, result.stdout
     cold = labs(
@@ -168,7 +169,8 @@ def test_committed_notebooks_carry_no_outputs():
 
 
 def test_nbstripout_verify_passes_on_the_committed_notebooks_and_fails_on_an_executed_one(tmp_path):
-    """The same check as a pre-commit hook: `nbstripout --verify --keep-id` (exit 1 = the notebook carries outputs)."""
+    """The same check as a pre-commit hook: `nbstripout --verify --keep-id` (exit 1 = the notebook
+    carries outputs)."""
     if importlib.util.find_spec("nbstripout") is None:
         pytest.skip("nbstripout is not installed (dev extra)")
     paths = [str(p) for p in runner.discover().values()]
@@ -259,8 +261,8 @@ def test_04_is_tensorflow_only_and_its_stable_softmax_stays_finite(smoke_run):
     name = "04_lowlevel_softmax"
     if backend != "tensorflow":
         assert (
-            f"{name}: skipped in 0.0 s - needs the tensorflow backend (it uses tensorflow directly); this run uses {backend}"
-            in result.stdout
+            f"{name}: skipped in 0.0 s - needs the tensorflow backend "
+            f"(it uses tensorflow directly); this run uses {backend}" in result.stdout
         )
         return
     metrics = json.loads((out / name / "metrics.json").read_text())
@@ -366,7 +368,8 @@ def test_08_fits_shuffled_labels_compares_widths_and_measures_flatness(smoke_run
     assert len(pairs) == 2 and len(curves) == 2 * 7
     alphas = [r["alpha"] for r in curves if r["pair"] == pairs[0]]
     assert alphas[0] == -1.0 and alphas[-1] == 2.0 and 0.0 in alphas and 1.0 in alphas
-    # both pairs start from the same model (small batch, low learning rate): alpha 0 is the same weights
+    # both pairs start from the same model (small batch, low learning rate):
+    # alpha 0 is the same weights
     at_zero = [r for r in curves if r["alpha"] == 0.0]
     assert (
         at_zero[0]["train_loss"] == at_zero[1]["train_loss"]

@@ -1,4 +1,5 @@
-"""labs_lib.shared.params: reading a notebook's `parameters` cell, coercing command-line text, validating values."""
+"""labs_lib.shared.params: reading a notebook's `parameters` cell, coercing command-line text,
+validating values."""
 
 import math
 
@@ -183,7 +184,8 @@ def test_each_in_applies_choices_to_every_list_element():
 
 def test_multiline_list_literal_takes_help_and_rule_from_the_closing_line():
     params = parse_cell(
-        "widths: list[int] = [\n    100,  # first layer\n    50,\n]  # hidden widths; each in [1, 4096]\n"
+        "widths: list[int] = [\n    100,  # first layer\n    50,\n]"
+        "  # hidden widths; each in [1, 4096]\n"
         "epochs: int = 3  # epochs; in [1, 10]\n"
     )
     assert params["widths"] == Param("widths", "list[int]", [100, 50], "hidden widths", "[1, 4096]")

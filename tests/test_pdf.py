@@ -1,5 +1,6 @@
-"""PDF reports and the gallery, built with the real programs (nbconvert, xelatex, poppler) from small executed
-notebooks; the typesetting tests skip, saying why, where xelatex or poppler is missing."""
+"""PDF reports and the gallery, built with the real programs (nbconvert, xelatex, poppler) from
+small executed notebooks; the typesetting tests skip, saying why, where xelatex or poppler is
+missing."""
 
 import html.parser
 import json
@@ -24,7 +25,8 @@ HAVE_POPPLER = all(shutil.which(t) for t in ("pdftoppm", "pdftotext"))
 needs_tex = pytest.mark.skipif(
     not (HAVE_TEX and HAVE_POPPLER),
     reason=(
-        f"xelatex, pandoc, DejaVu fonts and poppler-utils are needed ({pdf.INSTALL_HINT} poppler-utils); .ci/run installs them"
+        "xelatex, pandoc, DejaVu fonts and poppler-utils are needed "
+        f"({pdf.INSTALL_HINT} poppler-utils); .ci/run installs them"
     ),
 )
 
@@ -42,15 +44,21 @@ fig, ax = plt.subplots()
 ax.plot([0, 1, 2], [3.0, 1.0, 2.0])
 report.figure(fig, "curve", "Loss against α, one line")"""
 TABLE_CELL = """report.headline(**{{"best accuracy": "α-net 97.31%"}})
-report.table("scores", pd.DataFrame({{"model": ["α-net", "β_net"], "accuracy": [0.97314, 0.88123]}}), "Accuracy per model")"""
+report.table(
+    "scores",
+    pd.DataFrame({{"model": ["α-net", "β_net"], "accuracy": [0.97314, 0.88123]}}),
+    "Accuracy per model",
+)"""
 
 
 def make_report_notebook(nbmaker, folder, name):
-    """A small notebook like the pack's: title, a numbered section with θ, a figure, a table, a long log."""
+    """A small notebook like the pack's: title, a numbered section with θ, a figure, a table, a long
+    log."""
     nb = new_notebook(
         cells=[
             new_markdown_cell(
-                f"# {name[:2]} {TITLE}\n\n**Question.** Does $\\alpha \\le \\beta$ hold? Greek in text: θ, λ."
+                f"# {name[:2]} {TITLE}\n\n"
+                "**Question.** Does $\\alpha \\le \\beta$ hold? Greek in text: θ, λ."
             ),
             new_markdown_cell("## Parameters"),
             new_code_cell(nbmaker.PARAMETERS, metadata={"tags": ["parameters"]}),
@@ -82,8 +90,8 @@ def labs(*args, cwd, env=None):
 
 @pytest.fixture(scope="module")
 def pack(nbmaker, tmp_path_factory):
-    """A notebooks folder with two report notebooks and one that fails, run into out/ (the runner writes the
-    gallery). {"notebooks": folder, "out": folder, "run": CompletedProcess}."""
+    """A notebooks folder with two report notebooks and one that fails, run into out/ (the runner
+    writes the gallery). {"notebooks": folder, "out": folder, "run": CompletedProcess}."""
     root = tmp_path_factory.mktemp("pdfpack")
     notebooks = root / "notebooks"
     (notebooks / "profiles").mkdir(parents=True)
@@ -225,7 +233,7 @@ def test_run_with_pdf_makes_the_pdf_after_the_run(nbmaker, tmp_path):
     assert not (out / gallery.PACK_PDF).exists()  # one notebook: no pack
 
 
-# ---------------------------------------------------------------- refusals, before anything is written
+# ------------------------------------------------------------- refusals, before anything is written
 
 
 def test_pdf_of_a_notebook_that_was_not_run_names_it_and_writes_nothing(pack, tmp_path):
@@ -424,13 +432,14 @@ def test_latex_table_shows_a_multiindex_index_as_columns():
 def test_a_table_latex_cannot_typeset_falls_back_with_a_warning_instead_of_failing_the_cell(
     monkeypatch,
 ):
-    monkeypatch.setattr(reporting, "latex_table", lambda df: 1 / 0)
+    monkeypatch.setattr(latex, "latex_table", lambda df: 1 / 0)
     with pytest.warns(UserWarning, match="no LaTeX form for this table"):
         assert latex.latex_or_none(pd.DataFrame({"a": [1]})) is None
 
 
 def test_the_gallery_is_the_same_bytes_when_rewritten_from_the_same_reports(pack):
-    """A skipped (--resume) or interrupted run rewrites the gallery: it must not change a byte (no clock time)."""
+    """A skipped (--resume) or interrupted run rewrites the gallery: it must not change a byte
+    (no clock time)."""
     before = {n: (pack["out"] / n).read_bytes() for n in ("index.html", "README.md")}
     assert b"latest run finished" in before["index.html"]
     gallery.write(

@@ -1,4 +1,5 @@
-"""The benchmarks' plain reference (benchmarks/plain_reference.py), patched into labs_lib from outside it."""
+"""The benchmarks' plain reference (benchmarks/plain_reference.py), patched into labs_lib from
+outside it."""
 
 import dataclasses
 import os
@@ -52,7 +53,8 @@ def test_plain_reference_trains_side_by_side_nets_one_fit_each_with_keras_defaul
 
 
 def test_plain_reference_fits_a_one_net_side_by_side_model_with_soft_targets(tiny, plain):
-    """01's label-noise run: one net, target rows (Keras keeps a one-output model's loss as one object)."""
+    """01's label-noise run: one net, target rows (Keras keeps a one-output model's loss as one
+    object)."""
     onehot = np.eye(10, dtype="float32")
     soft = dataclasses.replace(tiny, y_train=onehot[tiny.y_train], y_val=onehot[tiny.y_val])
     model = models.side_by_side([side_net(tiny, 0)])
@@ -88,7 +90,8 @@ def test_labs_lib_runs_its_own_way_without_the_benchmark():
 
 
 def test_bench_plain_environment_installs_the_reference_in_a_notebook_kernel():
-    """What bench_plain.py gives `labs run`: each kernel starts with the plain functions, no new names."""
+    """What bench_plain.py gives `labs run`: each kernel starts with the plain functions, no new
+    names."""
     from jupyter_client.manager import start_new_kernel
 
     env = dict(os.environ, **bench_plain.plain_env())

@@ -1,4 +1,5 @@
-"""labs_lib.reporting and labs_lib.shared.files: atomic writes, JSON of numpy results, metrics.json and figure files."""
+"""labs_lib.reporting and labs_lib.shared.files: atomic writes, JSON of numpy results, metrics.json
+and figure files."""
 
 import json
 import math
@@ -32,7 +33,8 @@ def strict_loads(text):
 
 
 def leftovers(folder):
-    """Temporary files left in `folder` (atomic_write's and Report.figure's are hidden dot-files)."""
+    """Temporary files left in `folder` (atomic_write's and Report.figure's are hidden
+    dot-files)."""
     return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith("."))
 
 

@@ -1,7 +1,8 @@
-"""The `labs` runner end to end: list, validation before any kernel starts, outputs, failures, timeouts,
-interrupts and --resume, on tiny generated notebooks (tests/nbfactory.py).
+"""The `labs` runner end to end: list, validation before any kernel starts, outputs, failures,
+timeouts, interrupts and --resume, on tiny generated notebooks (the `nbmaker` fixture).
 
-Executed runs are shared between tests through module-scoped fixtures: each kernel start costs seconds.
+Executed runs are shared between tests through module-scoped fixtures: each kernel start costs
+seconds.
 """
 
 import importlib.util
@@ -184,7 +185,8 @@ def write_choices_notebook(folder, name):
 
 
 def validation_pack(nbmaker, folder, smoke="alpha:\n  n: 5\n"):
-    """alpha and beta from nbfactory, gamma with choices, a list and an open interval. Never executed."""
+    """alpha and beta from nbmaker, gamma with choices, a list and an open interval. Never
+    executed."""
     pack = nbmaker.pack(
         folder, names=("alpha", "beta"), profiles={"smoke": smoke, "quick": "", "full": ""}
     )
@@ -193,7 +195,8 @@ def validation_pack(nbmaker, folder, smoke="alpha:\n  n: 5\n"):
 
 
 def clone(base, root):
-    """A copy of the base run's notebooks and outputs (fingerprints hash file contents, not paths)."""
+    """A copy of the base run's notebooks and outputs (fingerprints hash file contents, not
+    paths)."""
     shutil.copytree(base.pack, root / "pack")
     shutil.copytree(base.out, root / "out")
     return root / "pack", root / "out"
@@ -235,7 +238,7 @@ def test_list_prints_every_notebook_with_its_parameters(nbmaker, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pack"]  # listing writes nothing
 
 
-# ---------------------------------------------------------------- validation before any kernel starts
+# -------------------------------------------------------------- validation before any kernel starts
 
 BAD_COMMAND_LINES = {
     "unknown notebook": (["zeta"], ["'zeta'", "not a notebook", "alpha, beta, gamma"]),
@@ -466,7 +469,8 @@ def test_run_json_records_status_fingerprint_and_outputs(base):
 
 @notebook
 def test_outputs_are_written_with_the_users_umask(base):
-    """Readable by the group and others under the default umask (0644), as a plain `open` would make them."""
+    """Readable by the group and others under the default umask (0644), as a plain `open` would
+    make them."""
     wanted = 0o666 & ~current_umask()
     files = [p for p in base.out.rglob("*") if p.is_file()]
     assert files and {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {
@@ -537,11 +541,11 @@ def test_progress_lines_and_summary_table_on_stdout(base):
 
 
 # ---------------------------------------------------------------- failures, timeouts, interrupts
-# Three `labs run` processes at once (each on its own copy of the base outputs where they could collide),
-# so that one's sleeping overlaps the others' kernel starts:
-#   failing:      alpha raises, then gamma runs (--jobs 1)                      -> root "broken"
-#   hanging:      beta sleeps past --timeout                                    -> root "broken"
-#   interrupting: alpha sleeps; SIGTERM arrives while it is in its last cell    -> root "interrupted"
+# Three `labs run` processes at once (each on its own copy of the base outputs where they could
+# collide), so that one's sleeping overlaps the others' kernel starts:
+#   failing:      alpha raises, then gamma runs (--jobs 1)                    -> root "broken"
+#   hanging:      beta sleeps past --timeout                                  -> root "broken"
+#   interrupting: alpha sleeps; SIGTERM arrives while it is in its last cell  -> root "interrupted"
 #                 (and beta's worker, started ahead, waits for its turn)
 
 
@@ -738,9 +742,9 @@ def test_sigterm_stops_papermill_the_kernel_and_the_worker_waiting_its_turn(inte
 
 
 # ---------------------------------------------------------------- --resume
-# In-process (cli.cmd_run) on a copy of the base outputs, with labs_lib's source hash pinned to its value at
-# the base run: the project's own files may be edited while the suite runs, which rightly invalidates every
-# fingerprint and would make "unchanged" runs re-run.
+# In-process (cli.cmd_run) on a copy of the base outputs, with labs_lib's source hash pinned to its
+# value at the base run: the project's own files may be edited while the suite runs, which rightly
+# invalidates every fingerprint and would make "unchanged" runs re-run.
 
 
 def fresh(pack, out, name, backend, overrides=()):
@@ -893,7 +897,8 @@ def test_empty_notebooks_folder_is_a_usage_error(tmp_path, capsys):
 
 
 def requires_pack(nbmaker, folder):
-    """A pack whose `tfonly` notebook declares labs.requires = ["tensorflow"] and `plain` does not."""
+    """A pack whose `tfonly` notebook declares labs.requires = ["tensorflow"] and `plain` does
+    not."""
     pack = nbmaker.pack(folder, names=("plain",))
     nbmaker.notebook(pack, "tfonly", requires=("tensorflow",))
     return pack
@@ -958,13 +963,19 @@ preloaded = sorted(m for m in ("pandas", "labs_lib.reporting") if m in sys.modul
 from labs_lib.reporting import Report
 report = Report("{name}", dict(profile=profile, sleep=sleep), out_dir)
 time.sleep(sleep)
-report.record(kernel_started=kernel_started, preloaded=preloaded, kernel_pid=os.getpid(), finished=time.time())
+report.record(
+    kernel_started=kernel_started,
+    preloaded=preloaded,
+    kernel_pid=os.getpid(),
+    finished=time.time(),
+)
 report.save()""",
 ]
 
 
 def write_when_notebook(folder, name):
-    """A notebook that records when its kernel process started, which modules it found imported, and its end."""
+    """A notebook that records when its kernel process started, which modules it found imported,
+    and its end."""
     params = (
         'profile: str = "full"  # profile label; in {smoke, quick, full, custom}\n'
         'sleep: float = 0.0  # seconds to sleep; in [0, 60]\nout_dir: str = ""  # output folder'
@@ -982,7 +993,8 @@ def write_when_notebook(folder, name):
 
 @pytest.fixture(scope="module")
 def warm_and_cold(nbmaker, tmp_path_factory):
-    """One pack of three notebooks (the first two sleep), run with warm starts and with --no-warm-start."""
+    """One pack of three notebooks (the first two sleep), run with warm starts and with
+    --no-warm-start."""
     root = tmp_path_factory.mktemp("warm").resolve()
     smoke = "first:\n  sleep: 4\nsecond:\n  sleep: 3\n"
     pack = nbmaker.pack(root / "pack", names=(), profiles={"smoke": smoke, "quick": "", "full": ""})

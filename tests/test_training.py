@@ -215,7 +215,7 @@ def test_final_metrics_of_a_diverged_run_reports_nan_and_no_best_epoch():
     assert np.isnan(row["train_loss"]) and np.isnan(row["gap"]) and row["best_val_epoch"] is None
 
 
-# ---------------------------------------------------------------- early stopping and mid-run evaluation
+# ------------------------------------------------------------ early stopping and mid-run evaluation
 
 
 def plateau_stop(values, min_delta, patience):

@@ -1,15 +1,24 @@
-"""Move the wheels and every dataset to a GPU machine in several device calls, each under the carry limit.
+"""Move the wheels and every dataset to a GPU machine in several device calls, each under the \
+carry limit.
 
     python3 benchmarks/gpu/carry.py split SOURCE_DIR DEST_PREFIX [LIMIT_MIB]   # here
-    python3 benchmarks/gpu/carry.py stash FOLDER [STASH_DIR]                 # on the device, one call per folder
-    python3 benchmarks/gpu/carry.py join [STASH_DIR] OUT_DIR                   # on the device, after the last
+    python3 benchmarks/gpu/carry.py stash FOLDER [STASH_DIR]                 # on the device, one \
+call per folder
+    python3 benchmarks/gpu/carry.py join [STASH_DIR] OUT_DIR                   # on the device, \
+after the last
 
-split: SOURCE_DIR's files (wheels/, data/) go, in order, into DEST_PREFIX-1/, DEST_PREFIX-2/, ... of at most
-LIMIT_MIB (default 60: the device tool carries 64 MiB with the working tree) each; a file that does not fit is
-cut into pieces NAME.partNNN. Every folder holds manifest.json: each original file's size and SHA-256.
-stash: copy FOLDER (carried by this call) into STASH_DIR (default /tmp/labs-carry), where it stays while the
-machine is held. join: rebuild the files from every stashed folder into OUT_DIR, check sizes and SHA-256, and
-say which folder is missing if a file is incomplete. (The pack's loader checks each dataset's SHA-256 again.)
+split: SOURCE_DIR's files (wheels/, data/) go, in order, into DEST_PREFIX-1/, DEST_PREFIX-2/, ... \
+of at most
+LIMIT_MIB (default 60: the device tool carries 64 MiB with the working tree) each; a file that \
+does not fit is
+cut into pieces NAME.partNNN. Every folder holds manifest.json: each original file's size and \
+SHA-256.
+stash: copy FOLDER (carried by this call) into STASH_DIR (default /tmp/labs-carry), where it stays \
+while the
+machine is held. join: rebuild the files from every stashed folder into OUT_DIR, check sizes and \
+SHA-256, and
+say which folder is missing if a file is incomplete. (The pack's loader checks each dataset's \
+SHA-256 again.)
 """
 
 import hashlib
@@ -62,9 +71,8 @@ def split(source, prefix, limit_mib=60):
         (folder / MANIFEST).write_text(
             json.dumps({"folders": len(folders), "files": manifest}, indent=1)
         )
-        print(
-            f"{folder}: {sum(p.stat().st_size for p in folder.rglob('*') if p.is_file()) / MIB:.1f} MiB"
-        )
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        print(f"{folder}: {size / MIB:.1f} MiB")
     return folders
 
 
@@ -111,7 +119,8 @@ def join(stash_dir, out):
         if tmp.stat().st_size != want["size"] or sha256(tmp) != want["sha256"]:
             tmp.unlink()
             sys.exit(
-                f"{rel}: pieces {[p.parent.name for p in pieces]} do not rebuild it (size or SHA-256 differs)"
+                f"{rel}: pieces {[p.parent.name for p in pieces]} do not rebuild it "
+                "(size or SHA-256 differs)"
             )
         tmp.replace(target)
     print(f"joined {len(manifest['files'])} files from {len(folders)} folders into {out}")

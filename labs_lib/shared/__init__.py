@@ -1,8 +1,8 @@
-"""Plumbing that both packages need, kept here so imports go one way (labs_tools -> labs_lib, never back).
+"""Plumbing both packages need, here so imports go one way (labs_tools -> labs_lib, never back).
 
-- `params`: the parameters-cell contract (how a notebook declares its parameters, and how values are checked);
+- `params`: the parameters-cell contract (how notebooks declare parameters, how values are checked);
 - `files`: atomic file writing and JSON records;
-- `latex`: the LaTeX form of a table, which a notebook's kernel attaches to each DataFrame for the PDF reports.
+- `latex`: tables as LaTeX, the form a notebook's kernel attaches to each DataFrame for PDF reports.
 
 A student reading the lessons never needs to open these.
 """

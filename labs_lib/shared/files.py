@@ -1,4 +1,4 @@
-"""Files: write through a temporary name and rename, so a reader never sees half a file; JSON records."""
+"""Files: write to a temporary name and rename, so a reader never sees half a file; JSON records."""
 
 import json
 import os
@@ -11,8 +11,8 @@ import numpy as np
 def atomic_write(path, data):
     """Write bytes or text to `path` through a temporary file in the same folder, then rename.
 
-    The file gets the permissions of a plain `open` (0666 less the umask: 0644 by default), not the 0600
-    of a temporary file, so a reports folder stays readable by whoever may read the folder.
+    The file gets the permissions of a plain `open` (0666 less the umask: 0644 by default), not the
+    0600 of a temporary file, so a reports folder stays readable by whoever may read the folder.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,7 +65,7 @@ def _plain(obj):
 
 
 def read_json(path):
-    """The JSON in `path`, or {} when the file is missing or unreadable (a run that left no record)."""
+    """The JSON in `path`, or {} if the file is missing or unreadable (a run left no record)."""
     try:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):

@@ -1,4 +1,4 @@
-"""Notebook parameters: read a notebook's `parameters` cell, coerce command-line text, validate values.
+"""Notebook parameters: read a notebook's `parameters` cell, coerce command-line text, check values.
 
 A parameters cell holds one literal per line, typed, with a help comment that may end in
 the allowed values:
@@ -98,38 +98,41 @@ def parse_cell(source, origin="parameters cell"):
     comments = _comments_by_line(source)
     params = {}
     for node in body:
-        if not (
-            isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value
-        ):
-            raise ParamError(
-                f"{origin}, line {node.lineno}: only typed literal assignments "
-                f"(`name: type = value  # help`) belong in a parameters cell"
-            )
-        name, type_ = node.target.id, ast.unparse(node.annotation).replace(" ", "")
-        if type_ == "list":
-            type_ = "list[str]"
-        if type_ not in TYPES:
-            raise ParamError(
-                f"{origin}: parameter {name} has type {type_!r}; allowed types: {', '.join(TYPES)}"
-            )
-        try:
-            default = ast.literal_eval(node.value)
-        except ValueError:
-            raise ParamError(
-                f"{origin}: parameter {name} must be a literal, got `{ast.unparse(node.value)}`"
-            ) from None
-        text = comments.get(node.end_lineno) or comments.get(node.lineno, "")
-        match = _RULE.search(text)
-        help_, rule = (text[: match.start()].strip(), match.group(1)) if match else (text, "")
-        if rule and not _valid_rule(rule):
-            raise ParamError(
-                f"{origin}: parameter {name} has rule {rule!r}; write [lo, hi] or (lo, hi) with "
-                f"numbers or inf, or {{a, b, ...}}"
-            )
-        param = Param(name, type_, default, help_, rule)
-        check(param, default)  # a default that breaks its own rule is the notebook author's bug
-        params[name] = param
+        param = _param_from(node, comments, origin)
+        check(param, param.default)  # a default breaking its own rule: the notebook author's bug
+        params[param.name] = param
     return params
+
+
+def _param_from(node, comments, origin):
+    """The Param of one statement of a parameters cell; `comments`: {line number: comment text}."""
+    if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value):
+        raise ParamError(
+            f"{origin}, line {node.lineno}: only typed literal assignments "
+            f"(`name: type = value  # help`) belong in a parameters cell"
+        )
+    name, type_ = node.target.id, ast.unparse(node.annotation).replace(" ", "")
+    if type_ == "list":
+        type_ = "list[str]"
+    if type_ not in TYPES:
+        raise ParamError(
+            f"{origin}: parameter {name} has type {type_!r}; allowed types: {', '.join(TYPES)}"
+        )
+    try:
+        default = ast.literal_eval(node.value)
+    except ValueError:
+        raise ParamError(
+            f"{origin}: parameter {name} must be a literal, got `{ast.unparse(node.value)}`"
+        ) from None
+    text = comments.get(node.end_lineno) or comments.get(node.lineno, "")
+    match = _RULE.search(text)
+    help_, rule = (text[: match.start()].strip(), match.group(1)) if match else (text, "")
+    if rule and not _valid_rule(rule):
+        raise ParamError(
+            f"{origin}: parameter {name} has rule {rule!r}; write [lo, hi] or (lo, hi) with "
+            f"numbers or inf, or {{a, b, ...}}"
+        )
+    return Param(name, type_, default, help_, rule)
 
 
 def _valid_rule(rule):
@@ -152,7 +155,7 @@ def _comments_by_line(source):
 
 
 def coerce(param, text):
-    """Turn command-line text (`-p name=text`) into a value of the parameter's type, then check it."""
+    """Command-line text (`-p name=text`) as a value of the parameter's type, checked."""
     try:
         if param.type.startswith("list"):
             items = _list_items(text)
@@ -192,7 +195,7 @@ def _coerce_scalar(type_, item):
 
 
 def check(param, value):
-    """Return `value` (ints widened to float for float parameters) if allowed, else raise ParamError."""
+    """`value` (ints widened to float for float parameters) if allowed; else raise ParamError."""
     if param.type.startswith("list"):
         if not isinstance(value, list) or not value:
             raise ParamError(f"{param.name} must be {param.describe()}, got {value!r}")
