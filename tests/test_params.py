@@ -531,3 +531,21 @@ def test_unquoted_bracketed_string_list_is_split_like_a_comma_list():
 def test_a_hyphenated_word_ending_in_in_does_not_start_a_rule():
     param = one("synthetic: bool = False  # use a synthetic stand-in (smoke tests only)")
     assert param.rule == "" and param.help == "use a synthetic stand-in (smoke tests only)"
+
+
+def test_a_help_comment_goes_on_over_the_comment_only_lines_below_it():
+    cell = (
+        'opt: str = "sgd"  # optimizer of the deep runs (plain SGD shows vanishing\n'
+        "#   gradients); in {sgd,\n"
+        "#   adam, rmsprop}\n"
+        "n: int = 3  # points; in [1, 10]\n"
+        "\n"
+        "# a section comment, not a continuation\n"
+        "m: int = 1  # copies\n"
+    )
+    params = parse_cell(cell)
+    assert params["opt"].rule == "{sgd, adam, rmsprop}"
+    assert params["opt"].help == "optimizer of the deep runs (plain SGD shows vanishing gradients)"
+    assert params["n"].help == "points" and params["m"].help == "copies"
+    with pytest.raises(ParamError, match="opt must be one of {sgd, adam, rmsprop}, got 'adagrad'"):
+        check(params["opt"], "adagrad")

@@ -7,6 +7,8 @@ the allowed values:
     learning_rate: float = 1e-3 # Adam step size; in (0, 1]
     dataset: str = "mnist"      # dataset to train on; in {mnist, fashion_mnist, synthetic}
     widths: list[int] = [100]   # hidden-layer widths; each in [1, 4096]
+    optimizer: str = "sgd"      # optimizer of the deep runs (plain SGD shows vanishing gradients);
+    #   in {sgd, adam}            (a long help text goes on over comment-only lines below it)
 
 `[a, b]` / `(a, b)` are closed / open intervals (`inf` allowed), `{a, b}` a set of choices;
 for a list the rule applies to each element, and a list may not be empty.
@@ -146,12 +148,21 @@ def _valid_rule(rule):
 
 
 def _comments_by_line(source):
-    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
-    return {
-        tok.start[0]: tok.string.lstrip("#").strip()
-        for tok in tokens
-        if tok.type == tokenize.COMMENT
-    }
+    """{line: comment} for comments that follow code; a comment goes on over the comment-only lines
+    right below it (a help text too long for one line)."""
+    lines, comments, owner, previous = source.splitlines(), {}, None, None
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type != tokenize.COMMENT:
+            continue
+        row, col = tok.start
+        text = tok.string.lstrip("#").strip()
+        if lines[row - 1][:col].strip():
+            comments[row], owner, previous = text, row, row
+        elif owner is not None and row == previous + 1:
+            comments[owner], previous = f"{comments[owner]} {text}", row
+        else:
+            owner = None
+    return comments
 
 
 def coerce(param, text):
