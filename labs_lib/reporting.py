@@ -99,6 +99,18 @@ class Report:
                 print(note)
         return report
 
+    def load(self, name, *, synthetic=False, n_train=0, seed=0, **options):
+        """The lab's dataset `name` (its synthetic stand-in if `synthetic`), recorded, summarized.
+
+        n_train: training images, 0 = all; options: more arguments of data.load.
+        """
+        from labs_lib import data
+
+        source = "synthetic" if synthetic else name
+        ds = data.load(source, like=name, n_train=n_train or None, seed=seed, **options)
+        print(ds.summary())
+        return self.dataset(ds)
+
     def dataset(self, ds, used_for=""):
         """Record a dataset the run used (title, provenance, split sizes) and return it.
 
