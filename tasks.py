@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Set up the project's virtual environment and run the main jobs; Python standard library only.
 
-    python3.11 tasks.py reports [labs run options]   # set up .venv, regenerate the quick reports \
-(and PDFs)
-    python3.11 tasks.py test [pytest options]        # set up .venv (with dev + jax extras), run \
-the tests
+    python3.11 tasks.py reports [labs run options]   # set up .venv, regenerate the quick reports
+        (and PDFs)
+    python3.11 tasks.py test [pytest options]        # set up .venv (with dev + jax extras), run
+        the tests
     python3.11 tasks.py setup                        # only set up .venv
 
 The environment is .venv/ at the project root ($LABS_VENV to move it); it is (re)installed when

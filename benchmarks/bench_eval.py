@@ -3,13 +3,13 @@
     python benchmarks/bench_eval.py [--backend tensorflow|jax] [--epochs 20] [--hidden 512,512]
 
 Notebook 08 (quick) measures test metrics after every epoch, validates every epoch and evaluates 66
-interpolated models: hundreds of small evaluations. Two comparisons, each against the plain Keras \
+interpolated models: hundreds of small evaluations. Two comparisons, each against the plain Keras
 call:
-- per epoch of a fit on 2 000 MNIST images at batch 128: no validation; `validation_data=` \
-(reference);
+- per epoch of a fit on 2 000 MNIST images at batch 128: no validation; `validation_data=`
+  (reference);
   `training.Validation` (what `training.fit` uses), which logs the same numbers;
-- one evaluation of N images: `model.predict` (reference) against `training.predict_logits`.
-Prints milliseconds and the ratio to the reference.
+- one evaluation of N images: `model.predict` (reference) against `training.predict_logits`. Prints
+  milliseconds and the ratio to the reference.
 """
 
 import argparse

@@ -1,18 +1,15 @@
 """Step cost of labs_lib's training set-up against a plain `model.fit`, side by side.
 
-    python benchmarks/bench_fit.py [--epochs 3] [--backend tensorflow|jax] [--batch-size 512] \
-[--hidden 100,100,100]
-                                   [--n-train 0] [--spe 1,32]
+    python benchmarks/bench_fit.py [--epochs 3] [--backend tensorflow|jax] [--batch-size 512]
+                                   [--hidden 100,100,100] [--n-train 0] [--spe 1,32]
 
-Default: the 3x100 MLP of notebooks 01/02 on MNIST (batch 512, Adam), 54 000 training images; \
-notebook 08's
-smallest batch is `--batch-size 10 --hidden 512,512 --n-train 6000 --spe 1,32,128`.
-Reference: compile() with default settings (steps_per_execution=1), the way past lab reports \
-trained.
-Against it: each other --spe value; the row marked * is what training.compile_classifier uses on \
-this
-backend (training.STEPS_PER_EXECUTION). The first epoch (tracing/compilation) is reported apart from
-the steady-state epochs. Prints seconds per epoch and the ratio to the reference.
+Default: the 3x100 MLP of notebooks 01/02 on MNIST (batch 512, Adam), 54 000 training images;
+notebook 08's smallest batch is `--batch-size 10 --hidden 512,512 --n-train 6000 --spe 1,32,128`.
+Reference: compile() with default settings (steps_per_execution=1), the way past lab reports
+trained. Against it: each other --spe value; the row marked * is what training.compile_classifier
+uses on this backend (training.STEPS_PER_EXECUTION). The first epoch (tracing/compilation) is
+reported apart from the steady-state epochs. Prints seconds per epoch and the ratio to the
+reference.
 """
 
 import argparse

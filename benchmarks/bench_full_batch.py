@@ -2,13 +2,11 @@
 
     python benchmarks/bench_full_batch.py [--epochs 2000] [--backend tensorflow|jax]
 
-Notebook 06's function fitting: the 4-hidden-layer network [13, 13, 13, 12] (571 weights) on f1 at \
-2 000
-points, full batch, AdamW. Reference: `model.fit(x, y, batch_size=len(x), epochs=E)` (one Python \
-round trip
-per epoch), the plain approach. Against it: loops.fit_full_batch with chunks of 1 000 epochs per \
-compiled call.
-Prints milliseconds per epoch (compilation included, since a notebook pays it) and the speed-up.
+Notebook 06's function fitting: the 4-hidden-layer network [13, 13, 13, 12] (571 weights) on f1 at 2
+000 points, full batch, AdamW. Reference: `model.fit(x, y, batch_size=len(x), epochs=E)` (one Python
+round trip per epoch), the plain approach. Against it: loops.fit_full_batch with chunks of 1 000
+epochs per compiled call. Prints milliseconds per epoch (compilation included, since a notebook pays
+it) and the speed-up.
 """
 
 import argparse

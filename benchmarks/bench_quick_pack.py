@@ -1,14 +1,13 @@
-"""The whole pack on the quick profile, timed per notebook against the issue-9 targets (2-core \
-CPU: whole pack
-under 10 minutes, each notebook under 2 minutes), kernel starts included.
+"""The whole pack on the quick profile, timed per notebook against the issue-9 targets (2-core CPU:
+whole pack under 10 minutes, each notebook under 2 minutes), kernel starts included.
 
     python benchmarks/bench_quick_pack.py [--backend tensorflow|jax] [--jobs 1] [--profile quick]
-                                          [--target-pack 600] [--target-notebook 120] [--keep DIR] \
-[NOTEBOOK ...]
+                                          [--target-pack 600] [--target-notebook 120] [--keep DIR]
+                                              [NOTEBOOK ...]
 
-Runs `labs run --profile quick` into a temporary folder (or --keep DIR; reports/ is left alone), \
-then prints each
-notebook's wall time from its run.json beside the target, and the whole run's wall time.
+Runs `labs run --profile quick` into a temporary folder (or --keep DIR; reports/ is left alone),
+then prints each notebook's wall time from its run.json beside the target, and the whole run's wall
+time.
 """
 
 import argparse

@@ -1,17 +1,15 @@
 """K small networks trained side by side in one model against K separate `model.fit` runs.
 
-    python benchmarks/bench_side_by_side.py [--epochs 2] [--batch-size 32] [--backend \
-tensorflow|jax]
+    python benchmarks/bench_side_by_side.py [--epochs 2] [--batch-size 32] [--backend
+        tensorflow|jax]
 
-Notebook 05's grid at one batch size: the [784, 20, 7, 5, 10] ReLU network, with and without batch \
-norm
-(from scratch), L2 0.01 and 0.04 (K = 4), plain SGD at 0.009, on MNIST's 54 000 training images.
-Reference: the past reports' plain approach, one default `compile()` + `fit` per configuration
-(steps_per_execution=1). Then the same separate runs with labs_lib's per-backend \
-steps_per_execution,
-then one models.side_by_side model (what notebook 05 does). Prints seconds per epoch for all K \
-networks
-(steady state, the first epoch's tracing reported apart) and the speed-up over the reference.
+Notebook 05's grid at one batch size: the [784, 20, 7, 5, 10] ReLU network, with and without batch
+norm (from scratch), L2 0.01 and 0.04 (K = 4), plain SGD at 0.009, on MNIST's 54 000 training
+images. Reference: the past reports' plain approach, one default `compile()` + `fit` per
+configuration (steps_per_execution=1). Then the same separate runs with labs_lib's per-backend
+steps_per_execution, then one models.side_by_side model (what notebook 05 does). Prints seconds per
+epoch for all K networks (steady state, the first epoch's tracing reported apart) and the speed-up
+over the reference.
 """
 
 import argparse

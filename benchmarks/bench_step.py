@@ -1,24 +1,22 @@
-"""Step cost of labs_lib's training step against a hand-written `jax.jit` step, side by side (JAX \
+"""Step cost of labs_lib's training step against a hand-written `jax.jit` step, side by side (JAX
 backend).
 
-    python benchmarks/bench_step.py [--epochs 3] [--batch-size 512] [--hidden 100,100,100] \
-[--n-train 0]
+    python benchmarks/bench_step.py [--epochs 3] [--batch-size 512] [--hidden 100,100,100]
+        [--n-train 0]
 
-The issue-9 target: for the 3x100 MLP at batch 512 on MNIST, labs_lib's step \
-(training.compile_classifier +
-model.fit, as the notebooks train) within 1.5x of a hand-written jitted step (jax.value_and_grad \
-of the
-softmax cross-entropy plus an Adam update written out), on the same device, data already on the \
-device.
+The issue-9 target: for the 3x100 MLP at batch 512 on MNIST, labs_lib's step
+(training.compile_classifier + model.fit, as the notebooks train) within 1.5x of a hand-written
+jitted step (jax.value_and_grad of the softmax cross-entropy plus an Adam update written out), on
+the same device, data already on the device.
 
 Rows, each timed over the steady-state epochs after one warm-up epoch (compilation):
 - reference: one jitted step per batch, called from Python, batches pre-sliced on the device;
-- reference, scanned: the whole epoch as one jitted lax.scan over the batches (what a compiled \
-loop can reach);
-- labs_lib: model.fit on NumPy arrays (how the notebooks call it), with \
-training.compile_classifier's settings;
-- labs_lib, data on device: the same fit given jax arrays.
-Prints ms per step and the ratio to the reference.
+- reference, scanned: the whole epoch as one jitted lax.scan over the batches (what a compiled loop
+  can reach);
+- labs_lib: model.fit on NumPy arrays (how the notebooks call it), with
+  training.compile_classifier's settings;
+- labs_lib, data on device: the same fit given jax arrays. Prints ms per step and the ratio to the
+  reference.
 """
 
 import argparse

@@ -1,4 +1,4 @@
-"""The `labs` command: list the notebooks, run them with papermill, make PDF reports and the \
+"""The `labs` command: list the notebooks, run them with papermill, make PDF reports and the
 gallery, start JupyterLab."""
 
 import argparse

@@ -1,24 +1,19 @@
-"""Move the wheels and every dataset to a GPU machine in several device calls, each under the \
-carry limit.
+"""Move the wheels and every dataset to a GPU machine in several device calls, each under the carry
+limit.
 
     python3 benchmarks/gpu/carry.py split SOURCE_DIR DEST_PREFIX [LIMIT_MIB]   # here
-    python3 benchmarks/gpu/carry.py stash FOLDER [STASH_DIR]                 # on the device, one \
-call per folder
-    python3 benchmarks/gpu/carry.py join [STASH_DIR] OUT_DIR                   # on the device, \
-after the last
+    python3 benchmarks/gpu/carry.py stash FOLDER [STASH_DIR]                 # on the device, one
+        call per folder
+    python3 benchmarks/gpu/carry.py join [STASH_DIR] OUT_DIR                   # on the device,
+        after the last
 
-split: SOURCE_DIR's files (wheels/, data/) go, in order, into DEST_PREFIX-1/, DEST_PREFIX-2/, ... \
-of at most
-LIMIT_MIB (default 60: the device tool carries 64 MiB with the working tree) each; a file that \
-does not fit is
-cut into pieces NAME.partNNN. Every folder holds manifest.json: each original file's size and \
-SHA-256.
-stash: copy FOLDER (carried by this call) into STASH_DIR (default /tmp/labs-carry), where it stays \
-while the
-machine is held. join: rebuild the files from every stashed folder into OUT_DIR, check sizes and \
-SHA-256, and
-say which folder is missing if a file is incomplete. (The pack's loader checks each dataset's \
-SHA-256 again.)
+split: SOURCE_DIR's files (wheels/, data/) go, in order, into DEST_PREFIX-1/, DEST_PREFIX-2/, ... of
+at most LIMIT_MIB (default 60: the device tool carries 64 MiB with the working tree) each; a file
+that does not fit is cut into pieces NAME.partNNN. Every folder holds manifest.json: each original
+file's size and SHA-256. stash: copy FOLDER (carried by this call) into STASH_DIR (default
+/tmp/labs-carry), where it stays while the machine is held. join: rebuild the files from every
+stashed folder into OUT_DIR, check sizes and SHA-256, and say which folder is missing if a file is
+incomplete. (The pack's loader checks each dataset's SHA-256 again.)
 """
 
 import hashlib
