@@ -14,8 +14,11 @@ def set_theme():
 
 
 def colors(names):
-    """A fixed colour per configuration name, kept across all figures of a notebook."""
-    palette = sns.color_palette("tab10", n_colors=max(10, len(names)))
+    """A fixed colour per configuration name, kept across all figures of a notebook; all distinct
+    (tab10's ten, then tab20's ten light ones, then evenly spaced hues)."""
+    palette = sns.color_palette("tab10") + sns.color_palette("tab20")[1::2]
+    if len(names) > len(palette):
+        palette += sns.color_palette("husl", n_colors=len(names) - len(palette))
     return {name: palette[i] for i, name in enumerate(names)}
 
 

@@ -368,13 +368,8 @@ def test_set_theme_sets_the_packs_style():
     [
         3,
         10,
-        pytest.param(
-            14,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="colors() cycles tab10: past 10 names, colours repeat (labs_lib/plots.py)",
-            ),
-        ),
+        14,
+        25,
     ],
 )
 def test_colors_gives_each_name_its_own_colour_kept_across_calls(count):
