@@ -72,7 +72,7 @@ def ensure_venv(extras):
     stamp.write_text(wanted)
 
 
-# What `labs pdf` needs (labs_lib.pdf says the same when they are missing).
+# What `labs pdf` needs (labs_tools.pdf says the same when they are missing).
 TEX_TOOLS = ("xelatex", "pandoc")
 TEX_INSTALL = (
     "apt-get install -y --no-install-recommends texlive-xetex texlive-fonts-recommended "
