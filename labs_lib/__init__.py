@@ -10,6 +10,7 @@ The lessons' modules, in the order data flows through an experiment:
     loops           compiled full-batch training (notebooks 06, 07)
     lowlevel        a softmax network in TensorFlow's low-level API (notebook 04)
     diagnostics     activations, gradients, Hessians, trajectories, sharpness
+    stats           spread over seeds, intervals, paired comparisons, what a result supports
     plots           the figures
     reporting       a notebook's start (`Report.start`), figures, tables and metrics.json
 
