@@ -102,22 +102,16 @@ def input_layers(input_shape, augment, noise_variance, seed):
 
 def hidden_layers(number, width, activation, init, reg, batch_norm):
     """Hidden layer `number` (1-based): Dense, or Dense (no bias), batch norm and activation."""
-    if not batch_norm:
-        dense = keras.layers.Dense(
-            int(width),
-            activation=activation,
-            kernel_initializer=init,
-            kernel_regularizer=reg,
-            name=f"hidden_{number}",
-        )
-        return [dense]
     dense = keras.layers.Dense(
         int(width),
-        use_bias=False,
+        activation=None if batch_norm else activation,
+        use_bias=not batch_norm,
         kernel_initializer=init,
         kernel_regularizer=reg,
         name=f"hidden_{number}",
     )
+    if not batch_norm:
+        return [dense]
     normalize = batch_norm_layer(batch_norm, f"batch_norm_{number}")
     return [dense, normalize, keras.layers.Activation(activation, name=f"{activation}_{number}")]
 
