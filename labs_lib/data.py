@@ -127,6 +127,7 @@ def load(
     root = (Path(data_dir).expanduser() if data_dir is not None else _default_data_dir()).absolute()
     _check_sizes(name, wanted, available_sizes(name, val_split, root), val_split)
     raw, origin = READERS[name](root)
+    origin = origin.replace(str(root), "<data dir>")  # no machine paths in reports
     parts, notes = _split(name, raw, wanted, val_split, seed)
     return _dataset(name, name, False, parts, "; ".join([origin, *notes]), flatten, normalize)
 

@@ -139,12 +139,14 @@ def dense_layers(model):
     return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
 
 
-def side_by_side(nets, name="side_by_side"):
+def side_by_side(nets, name="side_by_side", inputs_of=None):
     """One model running `nets` (same input shape, distinct names) in parallel, one output per net.
 
     Trained on the sum of their losses, each net gets exactly the gradient it would get alone (the
     other terms do not depend on its weights), so one compiled step trains them all: the results of
     separate runs with the same seed, at the launch cost of one (small networks are launch-bound).
+    inputs_of: which input each net reads (0, 1, ...; None: one input for all), so that repeats can
+    see the training data in different orders (training.train_repeats).
     """
     names = [net.name for net in nets]
     if len(set(names)) != len(names):
@@ -152,8 +154,18 @@ def side_by_side(nets, name="side_by_side"):
     shapes = {tuple(net.inputs[0].shape[1:]) for net in nets}
     if len(shapes) != 1:
         raise ValueError(f"side_by_side needs one input shape, got {sorted(shapes)}")
-    inputs = keras.Input(shape=shapes.pop())
-    return keras.Model(inputs, [net(inputs) for net in nets], name=name)
+    inputs_of = list(inputs_of) if inputs_of is not None else [0] * len(nets)
+    if len(inputs_of) != len(nets) or sorted(set(inputs_of)) != list(range(max(inputs_of) + 1)):
+        raise ValueError(
+            f"inputs_of must give each of the {len(nets)} nets an input 0, 1, ... with none "
+            f"unused, got {inputs_of}"
+        )
+    shape = shapes.pop()
+    inputs = [keras.Input(shape=shape, name=f"input_{i}") for i in range(max(inputs_of) + 1)]
+    outputs = [net(inputs[i]) for net, i in zip(nets, inputs_of)]
+    model = keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=name)
+    model.inputs_of = tuple(inputs_of)  # read by training.fit_side_by_side
+    return model
 
 
 # ------------------------------------------------------- networks of a given size (notebook 06)

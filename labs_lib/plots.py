@@ -22,17 +22,36 @@ def colors(names):
     return {name: palette[i] for i, name in enumerate(names)}
 
 
-def needs_log(values):
-    """True when positive values span more than two decades (a log axis reads better)."""
+def needs_log(values, ratio=100):
+    """True when positive values span more than `ratio` (two decades; a log axis reads better)."""
     values = np.asarray([v for v in np.ravel(values) if np.isfinite(v) and v > 0])
-    return len(values) > 1 and values.max() / values.min() > 100
+    return len(values) > 1 and values.max() / values.min() > ratio
 
 
-def loss_grid(histories, title, ncols=3, sharey=False, metric="loss"):
+def seed_runs(runs):
+    """A list of histories (one per seed) from one history or a list of them."""
+    return list(runs) if isinstance(runs, (list, tuple)) else [runs]
+
+
+def mean_band(ax, runs, column, color, x="epoch", **style):
+    """The mean over seeds of `column` against `x` as a line, and its min-max over seeds as a band
+    (no band for one seed). runs: one history or a list of them."""
+    runs = seed_runs(runs)
+    values = np.stack([r[column].to_numpy(dtype="float64") for r in runs])
+    steps = runs[0][x].to_numpy()
+    line = ax.plot(steps, values.mean(axis=0), color=color, **style)
+    if len(runs) > 1:
+        ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=color, alpha=0.2, lw=0)
+    return line
+
+
+def loss_grid(histories, title, ncols=3, sharey=False, metric="loss", train="loss"):
     """One panel per configuration: train (solid) and validation (dashed) `metric` against epoch.
 
+    histories: {name: history, or a list of histories (one per seed: mean line, min-max band)}.
     sharey: one y axis for every panel (compare levels across panels); else each panel its own.
-    metric: "loss" (cross-entropy, log axis when it spans decades) or "accuracy".
+    metric: "loss" (cross-entropy, log axis when the panels span more than a decade) or "accuracy".
+    train: the training column ("eval_loss": inference mode on clean examples).
     """
     names = list(histories)
     palette = colors(names)
@@ -45,13 +64,19 @@ def loss_grid(histories, title, ncols=3, sharey=False, metric="loss"):
         sharey=sharey,
         squeeze=False,
     )
+    train_column = train if metric == "loss" else train.replace("loss", "accuracy")
+    everything = [
+        r[c]
+        for h in histories.values()
+        for r in seed_runs(h)
+        for c in (train_column, f"val_{metric}")
+    ]
+    logy = metric == "loss" and needs_log(np.concatenate(everything), ratio=10)
     for ax, name in zip(axes.flat, names):
         h = histories[name]
-        ax.plot(h["epoch"], h[metric], color=palette[name], label="train")
-        ax.plot(
-            h["epoch"], h[f"val_{metric}"], color=palette[name], linestyle="--", label="validation"
-        )
-        if metric == "loss" and needs_log(np.r_[h["loss"], h["val_loss"]]):
+        mean_band(ax, h, train_column, palette[name], label="train")
+        mean_band(ax, h, f"val_{metric}", palette[name], linestyle="--", label="validation")
+        if logy:
             ax.set_yscale("log")
         ax.set_title(name)
         ax.set_xlabel("epoch")
@@ -67,12 +92,14 @@ def loss_grid(histories, title, ncols=3, sharey=False, metric="loss"):
 
 
 def overlay(histories, column, title, ylabel):
-    """One line per configuration of `column` (e.g. val_loss) against epoch, log axis if needed."""
+    """One line per configuration of `column` (e.g. val_loss) against epoch, log axis if needed;
+    with a list of histories per configuration, the mean over seeds and a min-max band."""
     palette = colors(list(histories))
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, h in histories.items():
-        ax.plot(h["epoch"], h[column], color=palette[name], label=name)
-    if needs_log(np.concatenate([h[column].to_numpy() for h in histories.values()])):
+        mean_band(ax, h, column, palette[name], label=name)
+    values = [r[column].to_numpy() for h in histories.values() for r in seed_runs(h)]
+    if needs_log(np.concatenate(values)):
         ax.set_yscale("log")
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
@@ -148,15 +175,25 @@ def histogram_panel(ax, values, color, bins, nonzero_only):
 def gap_vs_strength(sweeps, title, xlabel="strength", baseline=None):
     """Final generalization gap (val - train loss) against strength, one line per swept technique.
 
-    sweeps: {technique: DataFrame with columns strength, gap}; log x-axis if strengths span decades.
+    sweeps: {technique: DataFrame with columns strength, gap (and gap_sd: error bars of +- 1 sd
+    over seeds)}; log x axis if the strengths span more than a decade.
     baseline: the gap without regularization, drawn as a dashed line.
     """
     palette = colors(list(sweeps))
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name, frame in sweeps.items():
-        ax.plot(frame["strength"], frame["gap"], marker="o", color=palette[name], label=name)
+        sd = frame["gap_sd"] if "gap_sd" in frame else None
+        ax.errorbar(
+            frame["strength"],
+            frame["gap"],
+            yerr=sd,
+            marker="o",
+            capsize=3,
+            color=palette[name],
+            label=name,
+        )
     strengths = np.concatenate([f["strength"].to_numpy(dtype=float) for f in sweeps.values()])
-    if needs_log(strengths):
+    if needs_log(strengths, ratio=10):
         ax.set_xscale("log")
     ax.axhline(0, color="grey", linewidth=0.8)
     if baseline is not None:
@@ -168,15 +205,16 @@ def gap_vs_strength(sweeps, title, xlabel="strength", baseline=None):
 
 
 def accuracy_bars(table, title, label="technique", value="val_accuracy"):
-    """Horizontal bars of an accuracy column (`value`) per configuration, each value printed."""
+    """Horizontal bars of an accuracy column (`value`) per configuration from 0, each value printed;
+    error bars of +- 1 sd over seeds when the table has a `value`_sd column."""
     names = list(table[label])
     palette = colors(names)
     fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(names) + 1.2))
-    ax.barh(names, table[value], color=[palette[n] for n in names])
+    sd = table[f"{value}_sd"] if f"{value}_sd" in table else None
+    ax.barh(names, table[value], xerr=sd, capsize=3, color=[palette[n] for n in names])
     for y, v in enumerate(table[value]):
-        ax.text(v, y, f" {v:.1%}", va="center", fontsize=8)
-    low = max(0.0, float(table[value].min()) - 0.05)
-    ax.set_xlim(low, min(1.0, float(table[value].max()) + 0.05))
+        ax.text(0.01, y, f"{v:.1%}", va="center", fontsize=8, color="white", fontweight="bold")
+    ax.set_xlim(0, 1)
     ax.invert_yaxis()
     ax.set(
         title=title,

@@ -19,6 +19,11 @@ from labs_lib.shared.latex import register_latex_tables
 FIGURE_FORMATS = ("png", "pdf")  # PNG for screens and the gallery, PDF (vector) for print
 
 
+def plural(n, word, many=None):
+    """'1 seed', '3 seeds': n and the word, in the plural (word + "s", or `many`) unless n is 1."""
+    return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"
+
+
 def reports_dir():
     """Where outputs land: $LABS_REPORTS_DIR, else reports/ at the project root."""
     return Path(os.environ.get("LABS_REPORTS_DIR") or PROJECT_ROOT / "reports")
@@ -72,6 +77,7 @@ class Report:
         self.params = dict(params)
         self.out_dir = Path(out_dir) if out_dir else reports_dir() / notebook
         self.started = time.time()
+        self.cuts, self.effects = {}, {}
         self.datasets = {}
         self.tables, self.figures, self.values = {}, [], {}
         register_latex_tables()
@@ -90,6 +96,7 @@ class Report:
         values = bind(notebook, namespace)
         report = cls(notebook, values, values.get("out_dir", ""))
         plots.set_theme()
+        report.show_cuts()
         if "tensorboard" in values:
             from labs_lib import training
 
@@ -98,6 +105,50 @@ class Report:
             if on:
                 print(note)
         return report
+
+    def show_cuts(self):
+        """Record and show, at the top of the run, every parameter whose value differs from the
+        `full` profile (the course's specification): "epochs 8 (full 20)"."""
+        from labs_lib.shared.params import cuts
+
+        self.cuts = {
+            name: {"value": value, "full": full}
+            for name, (value, full) in cuts(self.notebook, self.params).items()
+        }
+        if self.cuts:
+            shown = "; ".join(f"{n} {c['value']} (full {c['full']})" for n, c in self.cuts.items())
+            profile = self.params.get("profile", "custom")
+            changed = plural(len(self.cuts), "parameter")
+            show_markdown(
+                f"**Not the full experiment: profile `{profile}` changes {changed} of the course's "
+                f"specification**: {shown}. Effects may be weaker or missing; each conclusion "
+                "below says whether this run supports it."
+            )
+
+    def effect(self, name, shown, claim, why_not="", remedy=""):
+        """Record whether this run shows the effect a conclusion needs; returns `shown`.
+
+        When it does not, shows "not demonstrated in this run: <why_not>; try <remedy>" so that the
+        notebook does not draw the conclusion from it.
+        """
+        self.effects[name] = {"shown": bool(shown), "claim": claim}
+        if not shown:
+            self.effects[name].update(why_not=why_not, remedy=remedy)
+            show_markdown(
+                f"**Not demonstrated in this run** ({claim}): {why_not}"
+                + (f"; try {remedy}" if remedy else "")
+                + "."
+            )
+        return bool(shown)
+
+    @property
+    def location(self):
+        """Where the outputs end up, relative (e.g. reports/02_initialization): the runner's
+        staging folder is named after the folder it is renamed to."""
+        final = self.out_dir
+        if final.name.startswith(f".staging-{self.notebook}-"):
+            final = final.parent / self.notebook
+        return f"{final.parent.name}/{final.name}"
 
     def load(self, name, *, synthetic=False, n_train=0, seed=0, **options):
         """The lab's dataset `name` (its synthetic stand-in if `synthetic`), recorded, summarized.
@@ -183,7 +234,9 @@ class Report:
             "profile": self.params.get("profile", "custom"),
             "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
             "seed": self.params.get("seed"),
-            "parameters": self.params,
+            "parameters": {**self.params, "out_dir": self.location},
+            "differs_from_full": self.cuts,
+            "effects": self.effects,
             "dataset": self.dataset_info,
             "datasets": list(self.datasets.values()),
             "tables": self.tables,
@@ -195,6 +248,18 @@ class Report:
             "wall_seconds": round(time.time() - self.started, 2),
         }
         return atomic_write(self.out_dir / "metrics.json", to_json(metrics))
+
+
+def show_markdown(text):
+    """Display Markdown in a notebook kernel; print it elsewhere."""
+    from IPython import get_ipython
+
+    if get_ipython() is None:
+        print(text)
+        return
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
 
 
 def show_figure(fig, name, caption, number):

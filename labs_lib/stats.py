@@ -113,3 +113,81 @@ def comparison_sentence(name_a, a, name_b, b, *, metric, higher_is_better=True, 
         f"{fmt.format(means[loser])} ({difference}, 95 % interval over {n} seeds; "
         f"paired t-test p = {result['p']:.2g})"
     )
+
+
+def over_seeds(rows, by, columns):
+    """One row per value of `by` (first-seen order) from a DataFrame of one row per run and seed:
+    seeds (how many), then each column's mean (same name) and sample sd (column + "_sd")."""
+    import pandas as pd
+
+    out = []
+    for key, group in rows.groupby(by, sort=False):
+        row = {by: key, "seeds": len(group)}
+        for column in columns:
+            values = group[column].to_numpy(dtype="float64")
+            finite = values[np.isfinite(values)]
+            row[column] = float(finite.mean()) if len(finite) == len(values) else math.nan
+            row[f"{column}_sd"] = float(values.std(ddof=1)) if len(finite) > 1 else math.nan
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def spread(mean, sd, fmt="{:.3g}"):
+    """'0.942 +- 0.003' (mean +- sd over seeds), or the mean alone when sd is NaN (one seed)."""
+    if not np.isfinite(sd):
+        return fmt.format(mean)
+    return f"{fmt.format(mean)} +- {fmt.format(sd)}"
+
+
+def best(values, *, metric, higher_is_better=True, fmt="{:.3g}"):
+    """The configuration with the best mean over seeds, and those it does not beat beyond noise.
+
+    values: {name: [value per seed]}, the same seeds for every name (paired). Returns {"best",
+    "tied" (names whose paired difference to the best is not significant at 5 %), "label" (for a
+    headline), "sentence"}.
+    """
+    means = {name: float(np.mean(_values(v, name))) for name, v in values.items()}
+    pick = max if higher_is_better else min
+    top = pick(means, key=means.get)
+    n = len(values[top])
+    tied = [
+        name
+        for name in values
+        if name != top
+        and (n < 2 or not paired_comparison(values[top], values[name])["significant"])
+    ]
+    word = "highest" if higher_is_better else "lowest"
+    label = f"{top} {fmt.format(means[top])}" + (f" (tied: {', '.join(tied)})" if tied else "")
+    if n < 2:
+        sentence = f"one seed only, so no configuration can be called best in {metric}"
+    elif not tied:
+        sentence = (
+            f"{top} has the {word} {metric} ({fmt.format(means[top])}), beyond seed noise against "
+            f"every other configuration (paired t-tests over {n} seeds, p < 0.05)"
+        )
+    else:
+        sentence = (
+            f"{top} has the {word} mean {metric} ({fmt.format(means[top])}), but not beyond seed "
+            f"noise against {', '.join(tied)} (paired t-tests over {n} seeds): no single best"
+        )
+    return {"best": top, "tied": tied, "label": label, "sentence": sentence}
+
+
+def trend(x, values, *, metric, along):
+    """Whether `metric` rises or falls with `along` (e.g. penalty strength), over all seeds: a
+    sentence from Spearman's rho of (x, value) pairs with n and p, and the leave-one-out check.
+
+    x: one setting per configuration; values: [[value per seed] per configuration].
+    """
+    xs = np.concatenate([[xi] * len(v) for xi, v in zip(x, values)])
+    ys = np.concatenate([_values(v) for v in values])
+    if len(set(xs)) < 2 or len(xs) < 3:
+        return f"{metric}: too few settings of {along} for a trend"
+    r = rank_correlation(xs, ys)
+    numbers = f"Spearman rho {r['rho']:+.2f}, n = {r['n']} runs, p = {r['p']:.2g}"
+    if not (r["p"] < ALPHA) or not np.isfinite(r["rho"]):
+        return f"{metric} shows no monotonic trend with {along} beyond seed noise ({numbers})"
+    if r["decided_by_one"]:
+        return f"{metric} has no robust trend with {along}: one run decides its sign ({numbers})"
+    direction = "rises" if r["rho"] > 0 else "falls"
+    return f"{metric} {direction} with {along} ({numbers})"

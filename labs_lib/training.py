@@ -12,6 +12,9 @@ import keras
 import numpy as np
 import pandas as pd
 
+from labs_lib import models
+from labs_lib.reporting import plural
+
 if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
 
@@ -122,11 +125,13 @@ def metric_summary(logs):
 def net_accuracies(logs, model):
     """'val_accuracy a / b / ...': one per net of a side_by_side model, in its output order."""
     accs = [  # in the model's output order (logs come sorted by name)
-        f"{logs[f'val_{name}_accuracy']:.3f}"
+        logs[f"val_{name}_accuracy"]
         for name in model.output_names
         if f"val_{name}_accuracy" in logs
     ]
-    return f"val_accuracy {' / '.join(accs)}"
+    if len(accs) > 8:
+        return f"val_accuracy {min(accs):.3f} to {max(accs):.3f} over {len(accs)} nets"
+    return f"val_accuracy {' / '.join(f'{a:.3f}' for a in accs)}"
 
 
 # Set by tensorboard_logs: where fit and fit_side_by_side write TensorBoard logs.
@@ -179,13 +184,15 @@ class Validation(keras.callbacks.Callback):
     overhead (87 ms against 25 ms an epoch for 1 000 images on a 2-core CPU: bench_eval.py).
     """
 
-    def __init__(self, x, y):
+    def __init__(self, x, y, clean=None):
         super().__init__()
-        self.x, self.y = x, y
+        self.x, self.y, self.clean = x, y, clean
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
+        if self.clean is not None:
+            log_clean(logs, self.model, *self.clean)
         outputs = predict_logits(self.model, self.x)
         penalty = sum(float(keras.ops.convert_to_numpy(term)) for term in self.model.losses)
         if isinstance(outputs, list):
@@ -205,6 +212,23 @@ class Validation(keras.callbacks.Callback):
                 measured["loss"],
             )
             logs["val_accuracy"] = measured["accuracy"]
+
+
+def log_clean(logs, model, x, y):
+    """Add eval_loss and eval_accuracy (per net: eval_<name>_...) to `logs`: the cross-entropy and
+    accuracy on training examples x with true labels y, in inference mode (no dropout, noise or
+    augmentation), unlike Keras's running training loss."""
+    outputs = predict_logits(model, x)
+    if not isinstance(outputs, list):
+        measured = logit_metrics(y, outputs)
+        logs["eval_loss"], logs["eval_accuracy"] = measured["loss"], measured["accuracy"]
+        return
+    for name, logits in zip(model.output_names, outputs):
+        measured = logit_metrics(y, logits)
+        logs[f"eval_{name}_loss"], logs[f"eval_{name}_accuracy"] = (
+            measured["loss"],
+            measured["accuracy"],
+        )
 
 
 def fit(model, data, *, epochs, batch_size, label="model", log_every=None, callbacks=()):
@@ -258,6 +282,8 @@ def fit_side_by_side(
     log_every=None,
     callbacks=(),
     y_train=None,
+    orders=None,
+    clean=None,
 ):
     """Train a models.side_by_side model; returns {net name: history}, each as `fit` returns it.
 
@@ -265,21 +291,103 @@ def fit_side_by_side(
     objective is NaN (Keras reports only the sum of all nets' penalized losses); seconds is the
     shared epoch time.
     y_train: {net name: training labels} for nets that learn other labels (on the same images).
+    orders: one order of the training examples per model input (see repeat_orders); the nets on
+    input i train on data.x_train[orders[i]]. clean: (x, true labels) evaluated each epoch in
+    inference mode (columns eval_loss, eval_accuracy).
     """
     names = model.output_names
     targets = net_targets(names, y_train, data.y_train)
+    x_train, targets = ordered(model, data.x_train, targets, orders)
     single = len(names) == 1  # Keras names a one-output model's metrics without the output's name
     y_val = data.y_val if single else [data.y_val] * len(names)
     log = EpochLog(label, epochs, log_every)
     history = model.fit(
-        data.x_train,
+        x_train,
         targets[0] if single else targets,
         epochs=epochs,
         batch_size=batch_size,
         verbose=0,
-        callbacks=[Validation(data.x_val, y_val), log, *tensorboard_callbacks(label), *callbacks],
+        callbacks=[
+            Validation(data.x_val, y_val, clean),
+            log,
+            *tensorboard_callbacks(label),
+            *callbacks,
+        ],
     )
     return {name: net_history(history.history, name, single, log.seconds) for name in names}
+
+
+def ordered(model, x, targets, orders):
+    """(inputs, targets) of a side_by_side model whose input i sees the examples in orders[i]."""
+    n_inputs = len(model.inputs)
+    if orders is None:
+        return (x if n_inputs == 1 else [x] * n_inputs), targets
+    if len(orders) != n_inputs:
+        raise ValueError(
+            f"orders must give one order per model input ({n_inputs}), got {len(orders)}"
+        )
+    inputs_of = getattr(model, "inputs_of", (0,) * len(targets))
+    xs = [x[order] for order in orders]
+    targets = [np.asarray(t)[orders[i]] for t, i in zip(targets, inputs_of)]
+    return (xs[0] if n_inputs == 1 else xs), targets
+
+
+def repeat_seed(seed, repeat):
+    """The seed of repeat `repeat` (0, 1, ...) of a run seeded `seed` (initial weights, noise)."""
+    return (int(seed) + 1000 * int(repeat)) % 2**31
+
+
+def repeat_orders(n, repeats, seed):
+    """One order of n training examples per repeat: repeat 0 the data's own, the others seeded
+    permutations, so that repeats differ in data order as well as in initial weights."""
+    rng = np.random.default_rng([int(seed), 7])
+    return [np.arange(n)] + [rng.permutation(n) for _ in range(int(repeats) - 1)]
+
+
+def train_repeats(
+    build,
+    configs,
+    data,
+    *,
+    repeats,
+    seed,
+    epochs,
+    batch_size,
+    lr=1e-3,
+    optimizer="adam",
+    soft_targets=False,
+    clean=None,
+    label=None,
+):
+    """Train every configuration `repeats` times, all side by side in one model.
+
+    build(seed, name, **options) makes one logits net; configs: {name: options}. Repeat r uses
+    repeat_seed(seed, r) and its own data order, shared by every configuration (paired
+    comparisons). Returns {name: [history of repeat 0, 1, ...]} (see fit_side_by_side).
+    """
+    if not configs:
+        return {}
+    set_seed(seed)
+    keys = [(name, r) for r in range(repeats) for name in configs]
+    nets = [
+        build(repeat_seed(seed, r), f"net_{i}", **configs[name]) for i, (name, r) in enumerate(keys)
+    ]
+    model = models.side_by_side(nets, inputs_of=[r for _, r in keys])
+    compile_classifier(model, lr, soft_targets=soft_targets, optimizer=optimizer)
+    n_runs = f"{plural(len(configs), 'configuration')} x {plural(repeats, 'seed')}"
+    histories = fit_side_by_side(
+        model,
+        data,
+        epochs=epochs,
+        batch_size=batch_size,
+        label=label or n_runs,
+        orders=repeat_orders(len(data.x_train), repeats, seed),
+        clean=clean,
+    )
+    found = {name: [] for name in configs}
+    for (name, _), net in zip(keys, nets):
+        found[name].append(histories[net.name])
+    return found
 
 
 def net_targets(names, y_train, default):
@@ -314,6 +422,10 @@ def net_history(logged, name, single, seconds):
         frame[f"{prefix}accuracy"] = logged[f"{prefix}{key}accuracy"]
         frame[f"{prefix}objective"] = np.nan
     frame["seconds"] = seconds
+    clean = [f"eval_{key}loss", f"eval_{key}accuracy"]
+    if all(k in logged for k in clean):
+        frame["eval_loss"], frame["eval_accuracy"] = logged[clean[0]], logged[clean[1]]
+        return frame[HISTORY_COLUMNS + ["eval_loss", "eval_accuracy"]]
     return frame[HISTORY_COLUMNS]
 
 
@@ -321,16 +433,26 @@ def final_metrics(history):
     """The last epoch of a history as a table row: losses, accuracies, gap, epochs, seconds.
 
     gap = validation loss - training loss (generalization gap; negative when training is harder).
+    With an eval_loss column (fit_side_by_side's `clean`), the training loss and accuracy are those
+    in inference mode on clean examples and true labels; Keras's running ones (with dropout, noise,
+    augmentation, noisy targets) are kept as running_loss and running_gap.
     A run that diverged (loss NaN) gets NaN losses and best_val_epoch None.
     """
     last = history.iloc[-1]
     finite = history.val_loss[np.isfinite(history.val_loss)]
-    return {
-        "train_loss": float(last.loss),
-        "train_accuracy": float(last.accuracy),
+    clean = "eval_loss" in history
+    train_loss = float(last.eval_loss if clean else last.loss)
+    row = {
+        "train_loss": train_loss,
+        "train_accuracy": float(last.eval_accuracy if clean else last.accuracy),
         "val_loss": float(last.val_loss),
         "val_accuracy": float(last.val_accuracy),
-        "gap": float(last.val_loss - last.loss),
+        "gap": float(last.val_loss - train_loss),
+    }
+    if clean:
+        row.update(running_loss=float(last.loss), running_gap=float(last.val_loss - last.loss))
+    return {
+        **row,
         "best_val_epoch": int(finite.idxmin()) + 1 if len(finite) else None,
         "epochs": len(history),
         "seconds": round(float(history.seconds.sum()), 1),
@@ -347,7 +469,13 @@ def predict_logits(model, x, batch_size=4096):
     x = np.asarray(x)
     if len(x) == 0:
         raise ValueError("x must hold at least one example, got 0")
-    parts = [model.predict_on_batch(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    n_inputs = len(model.inputs)  # a side_by_side model of repeats: the same x to every input
+    parts = [
+        model.predict_on_batch(
+            x[i : i + batch_size] if n_inputs == 1 else [x[i : i + batch_size]] * n_inputs
+        )
+        for i in range(0, len(x), batch_size)
+    ]
     if isinstance(parts[0], (list, tuple)):
         return [np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(len(parts[0]))]
     return np.concatenate([np.asarray(p) for p in parts])

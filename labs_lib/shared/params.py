@@ -270,3 +270,30 @@ def bind(notebook, namespace):
     if missing:
         raise ParamError(f"run the parameters cell first: {', '.join(missing)} not defined")
     return check_all(spec, {name: namespace[name] for name in spec}, origin=str(notebook))
+
+
+def full_values(notebook, notebooks_dir=None):
+    """The notebook's parameter values under the `full` profile: its defaults, with any value that
+    profiles/full.yaml sets for it."""
+    import yaml
+
+    folder = Path(notebooks_dir or PROJECT_ROOT / "notebooks")
+    values = {name: p.default for name, p in read_params(notebook, folder).items()}
+    path = folder / "profiles" / "full.yaml"
+    listed = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    values.update(listed.get(Path(notebook).stem) or {})
+    return values
+
+
+# Set by the runner or by hand, never a cut of the experiment.
+NOT_CUTS = ("profile", "out_dir", "tensorboard")
+
+
+def cuts(notebook, values, notebooks_dir=None):
+    """{name: (this run's value, full's value)} for every parameter that differs from `full`."""
+    full = full_values(notebook, notebooks_dir)
+    return {
+        name: (value, full[name])
+        for name, value in values.items()
+        if name in full and name not in NOT_CUTS and value != full[name]
+    }
