@@ -50,6 +50,7 @@ class RunInfo:
     device: str = ""
     parameters: dict = None
     headline: dict = None
+    cuts: dict = None
 
 
 def missing_tools():
@@ -118,6 +119,7 @@ def run_info(nb, path):
         device=device.get("accelerator") or device.get("machine", ""),
         parameters=metrics.get("parameters"),
         headline=metrics.get("values", {}).get("headline"),
+        cuts=metrics.get("differs_from_full"),
     )
 
 
@@ -264,8 +266,16 @@ def header_metadata(info):
         "name": info.name,
         "date": info.date,
         "facts": " · ".join(facts),
-        "headline": [f"{k}: {v}" for k, v in (info.headline or {}).items()],
+        "headline": cuts_line(info.cuts) + [f"{k}: {v}" for k, v in (info.headline or {}).items()],
     }
+
+
+def cuts_line(cuts):
+    """["differs from the full profile: epochs 8 (full 20), ..."], or [] for a full run."""
+    if not cuts:
+        return []
+    shown = ", ".join(f"{name} {c['value']} (full {c['full']})" for name, c in cuts.items())
+    return [f"differs from the full profile: {shown}"]
 
 
 def report_notebook(path, with_code=False):
