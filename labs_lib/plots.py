@@ -587,3 +587,32 @@ def interpolation_curves(curves, title):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------- 02 initialization: panel helpers
+
+
+def mark_reference(fig, y, label):
+    """A dotted grey line at height `y` in every visible data panel of `fig`, named `label` at its
+    right end (e.g. ln 10, the loss of a uniform guess over 10 classes); the y range grows to
+    include it."""
+    for ax in fig.axes:
+        if ax.get_visible() and ax.lines:
+            ax.axhline(y, color="grey", linestyle=":", linewidth=1.2)
+            ax.annotate(
+                label,
+                (1, y),
+                xycoords=("axes fraction", "data"),
+                ha="right",
+                va="bottom",
+                fontsize=8,
+                color="grey",
+            )
+
+
+def show_x_tick_labels(fig):
+    """x tick labels on every visible panel: a shared x axis labels only the bottom row, which
+    leaves a panel above an empty grid slot without any."""
+    for ax in fig.axes:
+        if ax.get_visible():
+            ax.tick_params(axis="x", labelbottom=True)

@@ -92,3 +92,18 @@ def target_entropy(targets):
     """Mean entropy (nats) of target rows: the floor under the cross-entropy a model can reach."""
     t = np.clip(np.asarray(targets, dtype="float64"), 1e-12, 1.0)
     return float(-(np.asarray(targets) * np.log(t)).sum(axis=1).mean())
+
+
+def small_weights(model, threshold=1e-3):
+    """{"near_zero": share of kernel weights with |w| < threshold, "exact_zero": share exactly 0}
+    over every Dense kernel of `model` (what an L1 penalty is said to do)."""
+    kernels = [
+        np.ravel(keras.ops.convert_to_numpy(layer.kernel))
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Dense)
+    ]
+    weights = np.concatenate(kernels)
+    return {
+        "near_zero": float(np.mean(np.abs(weights) < threshold)),
+        "exact_zero": float(np.mean(weights == 0)),
+    }

@@ -135,7 +135,7 @@ class Report:
         if not shown:
             self.effects[name].update(why_not=why_not, remedy=remedy)
             show_markdown(
-                f"**Not demonstrated in this run** ({claim}): {why_not}"
+                f"**Not demonstrated in this run: {claim}.** {why_not}"
                 + (f"; try {remedy}" if remedy else "")
                 + "."
             )

@@ -191,3 +191,11 @@ def trend(x, values, *, metric, along):
         return f"{metric} has no robust trend with {along}: one run decides its sign ({numbers})"
     direction = "rises" if r["rho"] > 0 else "falls"
     return f"{metric} {direction} with {along} ({numbers})"
+
+
+def shown_with_spread(table, columns, fmt="{:.4f}"):
+    """A copy of an over_seeds table for reading: each column as "mean +- sd", its _sd dropped."""
+    shown = table.drop(columns=[f"{c}_sd" for c in columns if f"{c}_sd" in table])
+    for column in columns:
+        shown[column] = [spread(m, s, fmt) for m, s in zip(table[column], table[f"{column}_sd"])]
+    return shown

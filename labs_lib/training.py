@@ -358,15 +358,17 @@ def train_repeats(
     soft_targets=False,
     clean=None,
     label=None,
+    return_nets=False,
 ):
     """Train every configuration `repeats` times, all side by side in one model.
 
     build(seed, name, **options) makes one logits net; configs: {name: options}. Repeat r uses
     repeat_seed(seed, r) and its own data order, shared by every configuration (paired
-    comparisons). Returns {name: [history of repeat 0, 1, ...]} (see fit_side_by_side).
+    comparisons). Returns {name: [history of repeat 0, 1, ...]} (see fit_side_by_side), and with
+    return_nets also {name: [trained net of repeat 0, 1, ...]}.
     """
     if not configs:
-        return {}
+        return ({}, {}) if return_nets else {}
     set_seed(seed)
     keys = [(name, r) for r in range(repeats) for name in configs]
     nets = [
@@ -384,10 +386,11 @@ def train_repeats(
         orders=repeat_orders(len(data.x_train), repeats, seed),
         clean=clean,
     )
-    found = {name: [] for name in configs}
+    found, trained = {name: [] for name in configs}, {name: [] for name in configs}
     for (name, _), net in zip(keys, nets):
         found[name].append(histories[net.name])
-    return found
+        trained[name].append(net)
+    return (found, trained) if return_nets else found
 
 
 def net_targets(names, y_train, default):
