@@ -178,11 +178,14 @@ def _check_batch(x, y):
         )
 
 
-def layer_gradient_norms(model, x, y, training=False):
+def layer_gradient_norms(model, x, y, training=False, rms=False):
     """Per Dense layer: L2 norms of the kernel and bias gradients, and grad_norm / ||kernel||.
 
     One row per Dense layer, input to output; NaN for a missing bias or a frozen weight.
     training: compute the gradients in training mode (see `gradients`).
+    rms: add grad_rms = grad_norm / sqrt(kernel entries), the root-mean-square gradient per weight,
+    which compares layers of different sizes (a 3072x100 kernel's Frobenius norm sums 307 200
+    entries, a 100x10 one's 1 000).
     """
     grads = gradients(model, x, y, training=training)
     rows = []
@@ -202,6 +205,8 @@ def layer_gradient_norms(model, x, y, training=False):
                 "relative_grad_norm": grad_norm / kernel_norm if kernel_norm else float("nan"),
             }
         )
+        if rms:
+            rows[-1]["grad_rms"] = grad_norm / np.sqrt(np.prod(layer.kernel.shape))
     return pd.DataFrame(rows)
 
 
@@ -214,15 +219,17 @@ def _norm(array):
 
 
 class GradientNormLog(keras.callbacks.Callback):
-    """Records `layer_gradient_norms` on a fixed batch (x, y) at the start and after every epoch.
+    """Records `layer_gradient_norms` (with grad_rms) on a fixed batch (x, y) at the start and after
+    every epoch.
 
     training: measure the gradients training computes (batch statistics in batch normalization,
     dropout active); False measures them in inference mode.
+    net: record this net of a models.side_by_side model instead of the model fit trains.
     """
 
-    def __init__(self, x, y, training=True):
+    def __init__(self, x, y, training=True, net=None):
         super().__init__()
-        self.x, self.y, self.training = x, y, training
+        self.x, self.y, self.training, self.net = x, y, training, net
         self.rows = []
 
     def on_train_begin(self, logs=None):
@@ -233,7 +240,8 @@ class GradientNormLog(keras.callbacks.Callback):
         self._record(epoch + 1)
 
     def _record(self, epoch):
-        frame = layer_gradient_norms(self.model, self.x, self.y, training=self.training)
+        source = self.net if self.net is not None else self.model
+        frame = layer_gradient_norms(source, self.x, self.y, training=self.training, rms=True)
         self.rows += [{"epoch": epoch, **row} for row in frame.to_dict("records")]
 
     def frame(self):
@@ -245,10 +253,12 @@ class WeightLog(keras.callbacks.Callback):
     """Records `weight_stats` at the start and after every epoch, and the first hidden kernel.
 
     first_layer_start / first_layer_end: copies of the first Dense kernel before and after training.
+    net: record this net of a models.side_by_side model instead of the model fit trains.
     """
 
-    def __init__(self):
+    def __init__(self, net=None):
         super().__init__()
+        self.net = net
         self.rows = []
         self.first_layer_start = self.first_layer_end = None
 
@@ -260,10 +270,9 @@ class WeightLog(keras.callbacks.Callback):
         self.first_layer_end = self._record(epoch + 1)
 
     def _record(self, epoch):
-        self.rows += [
-            {"epoch": epoch, **row} for row in weight_stats(self.model).to_dict("records")
-        ]
-        return np.array(keras.ops.convert_to_numpy(dense_layers(self.model)[0].kernel.value))
+        source = self.net if self.net is not None else self.model
+        self.rows += [{"epoch": epoch, **row} for row in weight_stats(source).to_dict("records")]
+        return np.array(keras.ops.convert_to_numpy(dense_layers(source)[0].kernel.value))
 
     def frame(self):
         """Long table: epoch (0 = at initialization), layer, mean, std, unit_spread per kernel."""

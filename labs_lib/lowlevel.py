@@ -2,12 +2,17 @@
 
 No Keras layers, optimizers or losses: forward pass, softmax, cross-entropy, accuracy, penalties and
 mini-batch gradient descent are each a few lines below. Notebook 04 shows them; tests check them.
+
+Every function also takes replicas: weights stacked on a leading axis (init_replicas), so that
+several seeds and penalties of one architecture train side by side in one compiled step.
 """
 
 import time
 
 import numpy as np
 import pandas as pd
+
+from labs_lib.reporting import plural
 
 try:
     import tensorflow as tf
@@ -42,15 +47,19 @@ def log_softmax(logits):
 
 
 def cross_entropy(labels, logits):
-    """Mean of -log softmax(z)[y] over the batch (nats); labels are integer classes."""
-    picked = tf.gather(log_softmax(logits), tf.cast(labels, tf.int32), axis=1, batch_dims=1)
-    return -tf.reduce_mean(picked)
+    """Mean of -log softmax(z)[y] over the batch (nats); labels are integer classes.
+
+    Logits (replicas, batch, classes) give one mean per replica.
+    """
+    labels = tf.broadcast_to(tf.cast(labels, tf.int32), tf.shape(logits)[:-1])
+    picked = tf.gather(log_softmax(logits), labels, axis=-1, batch_dims=len(logits.shape) - 1)
+    return -tf.reduce_mean(picked, axis=-1)
 
 
 def accuracy(labels, logits):
-    """Fraction of rows whose largest logit is the label."""
+    """Fraction of rows whose largest logit is the label (one per replica for stacked logits)."""
     hits = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.cast(labels, tf.int32))
-    return tf.reduce_mean(tf.cast(hits, tf.float32))
+    return tf.reduce_mean(tf.cast(hits, tf.float32), axis=-1)
 
 
 def init_params(sizes, seed=0):
@@ -73,6 +82,24 @@ def init_params(sizes, seed=0):
     return params
 
 
+def init_replicas(sizes, seeds):
+    """init_params(sizes, s) for each s in seeds, stacked: W (replicas, n_in, n_out) and b
+    (replicas, 1, n_out), so that forward maps (replicas, batch, n_in) inputs replica by replica."""
+    nets = [init_params(sizes, s) for s in seeds]
+    return [
+        (
+            tf.Variable(tf.stack([net[i][0] for net in nets]), name=f"W{i + 1}"),
+            tf.Variable(tf.stack([net[i][1] for net in nets])[:, None, :], name=f"b{i + 1}"),
+        )
+        for i in range(len(sizes) - 1)
+    ]
+
+
+def replica_seeds(seed, repeats):
+    """The seeds of repeats 0, 1, ... of a run seeded `seed` (as training.repeat_seed)."""
+    return [(int(seed) + 1000 * r) % 2**31 for r in range(int(repeats))]
+
+
 def forward(params, x):
     """Logits: ReLU(x W + b) for every hidden layer, then x W + b for the output layer."""
     for w, b in params[:-1]:
@@ -82,13 +109,16 @@ def forward(params, x):
 
 
 def penalty(params, kind=None, strength=0.0):
-    """strength * sum(W^2) (l2) or strength * sum|W| (l1) over the weight matrices, not biases."""
-    if kind is None or strength == 0:
+    """strength * sum(W^2) (l2) or strength * sum|W| (l1) over the weight matrices, not biases.
+
+    For replicas, strength may hold one value per replica (one penalty each).
+    """
+    if kind is None:
         return tf.constant(0.0)
     if kind not in PENALTIES:
         raise ValueError(f"penalty must be one of {{l1, l2}} or None, got {kind!r}")
     term = tf.square if kind == "l2" else tf.abs
-    return strength * tf.add_n([tf.reduce_sum(term(w)) for w, _ in params])
+    return strength * tf.add_n([tf.reduce_sum(term(w), axis=[-2, -1]) for w, _ in params])
 
 
 def softmax_regression_gradients(w, b, x, labels):
@@ -101,31 +131,54 @@ def softmax_regression_gradients(w, b, x, labels):
     return tf.matmul(x, delta, transpose_a=True) / n, tf.reduce_mean(delta, axis=0)
 
 
-def sgd_steps(params, lr, kind=None, strength=0.0):
-    """A compiled run(x, y, batches): a gradient-descent step per row of (steps, batch) indices."""
+def per_replica(value):
+    """A scalar as is; one value per replica as a (replicas, 1, 1) tensor (broadcasts over W, b)."""
+    if np.ndim(value) == 0:
+        return float(value)
+    return tf.reshape(tf.constant(value, tf.float32), (-1, 1, 1))
+
+
+def sgd_steps(params, lr, l1=0.0, l2=0.0):
+    """A compiled run(x, y, batches): a gradient-descent step per row of batch indices.
+
+    batches: (steps, batch) for one network, (steps, replicas, batch) for replicas (each its own
+    batch). lr, l1 and l2 (penalty strengths): one value, or one per replica.
+    """
     variables = [v for pair in params for v in pair]
+    rate, l1, l2 = per_replica(lr), np.asarray(l1, "float32"), np.asarray(l2, "float32")
 
     @tf.function
     def run(x, y, batches):
         for i in tf.range(tf.shape(batches)[0]):
             xb, yb = tf.gather(x, batches[i]), tf.gather(y, batches[i])
             with tf.GradientTape() as tape:
-                objective = cross_entropy(yb, forward(params, xb)) + penalty(params, kind, strength)
+                objective = cross_entropy(yb, forward(params, xb))
+                if np.any(l1):
+                    objective += penalty(params, "l1", l1)
+                if np.any(l2):
+                    objective += penalty(params, "l2", l2)
+                objective = tf.reduce_sum(objective)  # replicas are independent: sum their losses
             for v, g in zip(variables, tape.gradient(objective, variables)):
-                v.assign_sub(lr * g)
+                v.assign_sub(rate * g)
 
     return run
 
 
-def evaluate(params, x, y, kind=None, strength=0.0):
-    """{loss (cross-entropy), accuracy, objective (loss + penalty)} on (x, y) as floats."""
-    logits = forward(params, x)
-    loss = float(cross_entropy(y, logits))
-    return {
-        "loss": loss,
-        "accuracy": float(accuracy(y, logits)),
-        "objective": loss + float(penalty(params, kind, strength)),
-    }
+def evaluate(params, x, y, kind=None, strength=0.0, chunk=2000):
+    """{loss (cross-entropy), accuracy, objective (loss + penalty)} on (x, y), `chunk` examples at a
+    time: floats for one network, arrays (one value per replica) for replicas."""
+    sums = [0.0, 0.0]
+    for start in range(0, len(x), chunk):
+        xc, yc = x[start : start + chunk], y[start : start + chunk]
+        logits = forward(params, xc)
+        n = len(xc)
+        sums[0] += cross_entropy(yc, logits).numpy() * n
+        sums[1] += accuracy(yc, logits).numpy() * n
+    loss, acc = sums[0] / len(x), sums[1] / len(x)
+    objective = loss + penalty(params, kind, strength).numpy()
+    if np.ndim(loss) == 0:
+        return {"loss": float(loss), "accuracy": float(acc), "objective": float(objective)}
+    return {"loss": loss, "accuracy": acc, "objective": objective}
 
 
 def batch_indices(n, batch_size, epochs, seed=0):
@@ -161,18 +214,91 @@ def train(
     Rows: step, epoch (fractional), loss/accuracy on the first `n_eval` training examples, val_loss,
     val_accuracy, objective (train loss + penalty), seconds since the start. Inputs are flattened.
     """
-    x, y = flat(data.x_train), tf.constant(data.y_train, tf.int32)
-    x_eval, y_eval = x[:n_eval], y[:n_eval]
-    x_val, y_val = flat(data.x_val), tf.constant(data.y_val, tf.int32)
     batches = batch_indices(len(data.x_train), batch_size, epochs, seed)
+    l1, l2 = (strength if kind == k else 0.0 for k in PENALTIES)
+    (curve,) = fit(
+        params, data, batches, epochs, lr, l1, l2, eval_every=eval_every, n_eval=n_eval, label=label
+    )
+    return curve
+
+
+def train_replicas(
+    sizes,
+    data,
+    configs,
+    *,
+    seeds,
+    epochs,
+    batch_size,
+    eval_every=100,
+    n_eval=10000,
+    test_evals=0,
+    label="",
+):
+    """Train every configuration of one architecture once per seed, all side by side.
+
+    sizes: layer sizes [n_in, hidden..., n_out]; configs: {name: {"lr", "kind" (None, "l1" or
+    "l2"), "strength"}}; seeds: one per repeat (replica_seeds). Seed s gives the initial weights
+    (init_params(sizes, s)) and the batch order, shared by every configuration (paired
+    comparisons). test_evals: how many of the last evaluation points also measure the test set.
+    Returns ({name: [curve per seed]}, {name: [[W numpy arrays] per seed]}); curves as train's,
+    with test_loss and test_accuracy (NaN where not measured) when test_evals > 0.
+    """
+    keys = [(name, s) for s in seeds for name in configs]
+    params = init_replicas(sizes, [s for _, s in keys])
+    orders = {s: batch_indices(len(data.x_train), batch_size, epochs, s) for s in seeds}
+    batches = np.stack([orders[s] for _, s in keys], axis=1)
+    option = {
+        k: np.array([configs[name].get(k) or 0.0 for name, _ in keys]) for k in ("lr", "strength")
+    }
+    kinds = [configs[name].get("kind") for name, _ in keys]
+    l1, l2 = (np.where([kind == k for kind in kinds], option["strength"], 0.0) for k in PENALTIES)
+    n_runs = f"{plural(len(configs), 'configuration')} x {plural(len(seeds), 'seed')}"
+    curves = fit(
+        params,
+        data,
+        batches,
+        epochs,
+        option["lr"],
+        l1,
+        l2,
+        eval_every=eval_every,
+        n_eval=n_eval,
+        test_evals=test_evals,
+        label=f"{label}: {n_runs}" if label else n_runs,
+    )
+    found, weights = {name: [] for name in configs}, {name: [] for name in configs}
+    for r, ((name, _), curve) in enumerate(zip(keys, curves)):
+        found[name].append(curve)
+        weights[name].append([w.numpy()[r] for w, _ in params])
+    return found, weights
+
+
+def fit(params, data, batches, epochs, lr, l1, l2, *, eval_every, n_eval, test_evals=0, label):
+    """Run sgd_steps over `batches`, `eval_every` steps at a time; one curve per replica (a list of
+    one for a single network). The last `test_evals` evaluation points also measure the test set.
+    """
+    x, y = flat(data.x_train), tf.constant(data.y_train, tf.int32)
+    held_out = {"val": (flat(data.x_val), tf.constant(data.y_val, tf.int32))}
+    if test_evals:
+        held_out["test"] = (flat(data.x_test), tf.constant(data.y_test, tf.int32))
     steps_per_epoch = len(batches) // epochs
-    run = sgd_steps(params, lr, kind, strength)
+    n_points = 1 + -(-len(batches) // eval_every)
+    run = sgd_steps(params, lr, l1, l2)
     rows, start = [], time.perf_counter()
 
     def record(step):
-        train_m = evaluate(params, x_eval, y_eval, kind, strength)
-        val_m = evaluate(params, x_val, y_val)
-        rows.append(progress_row(step, steps_per_epoch, train_m, val_m, start))
+        row = {"step": step, "epoch": step / steps_per_epoch}
+        row.update(evaluate(params, x[:n_eval], y[:n_eval]))
+        row["objective"] = row["loss"] + penalties(params, l1, l2)
+        for name, (xh, yh) in held_out.items():
+            if name == "test" and len(rows) < n_points - test_evals:
+                row.update(test_loss=np.nan, test_accuracy=np.nan)
+                continue
+            metrics = evaluate(params, xh, yh)
+            row.update({f"{name}_loss": metrics["loss"], f"{name}_accuracy": metrics["accuracy"]})
+        row["seconds"] = time.perf_counter() - start
+        rows.append(row)
 
     record(0)
     for first in range(0, len(batches), eval_every):
@@ -180,29 +306,54 @@ def train(
         run(x, y, tf.constant(chunk))
         record(first + len(chunk))
         print_progress(label, rows, len(batches), eval_every)
-    return pd.DataFrame(rows)
+    n = max(1, int(np.size(rows[0]["loss"])))
+    return [
+        pd.DataFrame(
+            [{k: (v if np.ndim(v) == 0 else v[r]) for k, v in row.items()} for row in rows]
+        )
+        for r in range(n)
+    ]
 
 
-def progress_row(step, steps_per_epoch, train_metrics, val_metrics, start):
-    """One row of train's DataFrame; `start` is the perf_counter time training started."""
+def penalties(params, l1, l2):
+    """The L1 plus the L2 term (one value, or one per replica) as numpy."""
+    total = penalty(params, "l1", np.asarray(l1, "float32"))
+    return (total + penalty(params, "l2", np.asarray(l2, "float32"))).numpy()
+
+
+def final_metrics(curve, last=5):
+    """A run's final metrics: the mean of its last `last` evaluation points (curves of gradient
+    descent zig-zag from one point to the next), as a table row; steps is the last step."""
+    tail = curve.tail(last)
+    row = {"steps": int(curve.step.iloc[-1]), "train_loss": tail.loss.mean()}
+    row["train_accuracy"] = tail.accuracy.mean()
+    for column in ("val_loss", "val_accuracy", "test_loss", "test_accuracy", "objective"):
+        if column in curve:
+            row[column] = float(tail[column].mean())
+    row["gap"] = row["val_loss"] - row["train_loss"]
+    return {**row, "seconds": round(float(curve.seconds.iloc[-1]), 1)}
+
+
+def weight_stats(weights, threshold=1e-3):
+    """How sparse a network's weight matrices (not biases) are: {"near_zero": share of entries with
+    |w| < threshold, "exact_zero": how many are exactly 0.0, "weights": how many in all}."""
+    values = np.concatenate([np.ravel(w) for w in weights])
     return {
-        "step": step,
-        "epoch": step / steps_per_epoch,
-        **train_metrics,
-        "val_loss": val_metrics["loss"],
-        "val_accuracy": val_metrics["accuracy"],
-        "seconds": time.perf_counter() - start,
+        "near_zero": float(np.mean(np.abs(values) < threshold)),
+        "exact_zero": int(np.sum(values == 0.0)),
+        "weights": int(values.size),
     }
 
 
 def print_progress(label, rows, n_steps, eval_every):
-    """Print the newest row about four times a run, and at the last step."""
-    last = rows[-1]
+    """Print the newest row (means over replicas) about four times a run, and at the last step."""
+    last = {k: float(np.mean(v)) for k, v in rows[-1].items()}
     if len(rows) % max(1, (n_steps // eval_every) // 4) == 0 or last["step"] == n_steps:
+        mean = " (means over runs)" if np.size(rows[-1]["loss"]) > 1 else ""
         print(
-            f"{label}: step {last['step']}/{n_steps}  loss {last['loss']:.4f}  "
+            f"{label}: step {last['step']:.0f}/{n_steps}  loss {last['loss']:.4f}  "
             f"accuracy {last['accuracy']:.4f}  val_loss {last['val_loss']:.4f}  "
-            f"val_accuracy {last['val_accuracy']:.4f}  ({last['seconds']:.1f} s)",
+            f"val_accuracy {last['val_accuracy']:.4f}  ({last['seconds']:.1f} s){mean}",
             flush=True,
         )
 

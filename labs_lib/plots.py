@@ -611,8 +611,9 @@ def mark_reference(fig, y, label):
 
 
 def show_x_tick_labels(fig):
-    """x tick labels on every visible panel: a shared x axis labels only the bottom row, which
-    leaves a panel above an empty grid slot without any."""
+    """x tick labels on every visible panel (a shared x axis labels only the bottom row, which
+    leaves a panel above an empty grid slot without any), then the layout made again for them."""
     for ax in fig.axes:
         if ax.get_visible():
             ax.tick_params(axis="x", labelbottom=True)
+    fig.tight_layout()

@@ -234,7 +234,10 @@ class Report:
             "profile": self.params.get("profile", "custom"),
             "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
             "seed": self.params.get("seed"),
-            "parameters": {**self.params, "out_dir": self.location},
+            "parameters": {
+                **self.params,
+                **({"out_dir": self.location} if "out_dir" in self.params else {}),
+            },
             "differs_from_full": self.cuts,
             "effects": self.effects,
             "dataset": self.dataset_info,

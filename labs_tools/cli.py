@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 
+from labs_lib.reporting import plural
 from labs_lib.shared.params import ParamError, read_params
 from labs_tools import gallery, pdf, runner
 
@@ -209,8 +210,8 @@ def cmd_run(args, out=None):
     if args.pdf:
         pdf.check_tools()
     out.write(
-        f"labs run: {len(jobs)} notebook(s), profile {args.profile}, backend {args.backend}, "
-        f"output in {opts.out}\n"
+        f"labs run: {plural(len(jobs), 'notebook')}, profile {args.profile}, "
+        f"backend {args.backend}, output in {opts.out}\n"
     )
     results = runner.run(jobs, opts, stream=out)
     out.write("\n" + runner.summary(results) + "\n")

@@ -315,7 +315,7 @@ def test_run_hands_the_planned_jobs_and_options_to_the_runner(
         warm_start=False,
     )
     text = buffer.getvalue()
-    assert text.startswith("labs run: 1 notebook(s), profile smoke, backend tensorflow, output in ")
+    assert text.startswith("labs run: 1 notebook, profile smoke, backend tensorflow, output in ")
     assert "aa_ok" in text  # the summary table
 
 

@@ -350,3 +350,41 @@ def test_atomic_write_gives_the_file_the_users_umask(tmp_path, umask, mode):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == mode
+
+
+# ---------------------------------------------------------------- effects, cuts, locations
+
+
+def test_an_effect_not_shown_is_recorded_and_said_with_what_to_try(tmp_path, capsys):
+    report = Report("01_regularization", {"seed": 0}, out_dir=tmp_path)
+    assert report.effect("overfitting", True, "the net overfits") is True
+    assert (
+        report.effect("stop", False, "the rule fires", "it never got there", "-p epochs=40")
+        is False
+    )
+    said = capsys.readouterr().out
+    assert "Not demonstrated in this run: the rule fires." in said and "try -p epochs=40" in said
+    saved = json.loads(report.save().read_text())
+    assert saved["effects"]["overfitting"] == {"shown": True, "claim": "the net overfits"}
+    assert saved["effects"]["stop"]["shown"] is False
+
+
+def test_the_location_names_the_published_folder_not_the_staging_one(tmp_path):
+    staging = tmp_path / "reports" / ".staging-02_initialization-1a2b3c4d"
+    report = Report("02_initialization", {"out_dir": str(staging)}, out_dir=staging)
+    assert report.location == "reports/02_initialization"
+    saved = json.loads(report.save().read_text())
+    assert saved["parameters"]["out_dir"] == "reports/02_initialization"
+    assert str(tmp_path) not in json.dumps(saved["parameters"])
+
+
+def test_the_banner_lists_every_parameter_that_differs_from_the_full_profile(tmp_path, capsys):
+    from labs_lib.shared.params import full_values
+
+    values = {**full_values("02_initialization"), "epochs": 3, "profile": "quick"}
+    values["out_dir"] = str(tmp_path)
+    report = Report("02_initialization", values, out_dir=tmp_path)
+    report.show_cuts()
+    assert report.cuts == {"epochs": {"value": 3, "full": 20}}
+    assert "epochs 3 (full 20)" in capsys.readouterr().out
+    assert reporting.plural(1, "seed") == "1 seed" and reporting.plural(3, "seed") == "3 seeds"

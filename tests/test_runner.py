@@ -523,7 +523,7 @@ def test_progress_lines_and_summary_table_on_stdout(base):
     out = base.result.stdout
     lines = out.splitlines()
     assert lines[0].startswith(
-        "labs run: 2 notebook(s), profile smoke, backend tensorflow, output in "
+        "labs run: 2 notebooks, profile smoke, backend tensorflow, output in "
     )
     assert lines[0].endswith(str(base.out))
     done = [line for line in lines if line.startswith("[") and " done] " in line]

@@ -128,3 +128,44 @@ def test_a_sentence_about_a_loss_prefers_the_lower_value():
 def test_a_sentence_from_one_seed_claims_nothing():
     text = stats.comparison_sentence("a", [0.9], "b", [0.8], metric="accuracy")
     assert "one seed only" in text and "seeds >= 2" in text
+
+
+def test_best_names_a_winner_only_when_it_beats_every_other_beyond_the_noise():
+    clear = stats.best(
+        {"a": [0.90, 0.91, 0.92], "b": [0.80, 0.815, 0.82], "c": [0.70, 0.71, 0.725]},
+        metric="accuracy",
+    )
+    assert clear["best"] == "a" and clear["tied"] == []
+    assert "beyond seed noise against every other" in clear["sentence"]
+    close = stats.best({"a": [0.90, 0.93, 0.91], "b": [0.91, 0.90, 0.92]}, metric="accuracy")
+    assert close["best"] == "a" and close["tied"] == ["b"] and "no single best" in close["sentence"]
+    lower = stats.best(
+        {"a": [1.0, 1.1, 1.2], "b": [2.0, 2.2, 2.1]}, metric="loss", higher_is_better=False
+    )
+    assert lower["best"] == "a" and "lowest" in lower["sentence"]
+    assert "one seed only" in stats.best({"a": [1.0], "b": [2.0]}, metric="loss")["sentence"]
+
+
+def test_trend_reports_a_monotone_rise_and_refuses_noise():
+    rising = stats.trend(
+        [1, 2, 3, 4],
+        [[1.0, 1.1], [2.0, 2.1], [3.0, 3.2], [4.0, 4.1]],
+        metric="the gap",
+        along="strength",
+    )
+    assert rising.startswith("the gap rises with strength") and "n = 8" in rising
+    flat = stats.trend(
+        [1, 2, 3], [[1.0, 3.0], [2.0, 2.5], [3.0, 1.0]], metric="the gap", along="strength"
+    )
+    assert "no monotonic trend" in flat
+
+
+def test_over_seeds_gives_the_mean_and_sample_sd_per_configuration():
+    import pandas as pd
+
+    rows = pd.DataFrame({"run": ["a", "a", "b", "b"], "x": [1.0, 3.0, 2.0, 2.0]})
+    table = stats.over_seeds(rows, "run", ["x"])
+    assert list(table.run) == ["a", "b"] and list(table.seeds) == [2, 2]
+    assert list(table.x) == [2.0, 2.0] and table.x_sd[0] == pytest.approx(math.sqrt(2))
+    assert stats.shown_with_spread(table, ["x"], "{:.2f}").x[0] == "2.00 +- 1.41"
+    assert stats.spread(0.5, math.nan) == "0.5"

@@ -450,3 +450,81 @@ def test_tensorboard_logs_say_so_and_stay_off_without_tensorflow(monkeypatch, tm
     note = training.tensorboard_logs(tmp_path / "tb")
     assert "skipped" in note and "tensorflow is not installed" in note
     assert training.tensorboard_callbacks("x") == []
+
+
+# ---------------------------------------------------------------- repeats over seeds
+
+
+def build_small(ds):
+    def build(net_seed, name, **options):
+        return models.mlp(ds.x_train.shape[1:], (16,), seed=net_seed, name=name, **options)
+
+    return build
+
+
+def test_train_repeats_gives_one_history_per_seed_and_repeat_0_is_the_single_run(tiny):
+    configs = {"plain": {}, "dropout": {"dropout": 0.5}}
+    runs, nets = training.train_repeats(
+        build_small(tiny),
+        configs,
+        tiny,
+        repeats=3,
+        seed=5,
+        epochs=2,
+        batch_size=64,
+        return_nets=True,
+    )
+    assert list(runs) == ["plain", "dropout"] and all(len(r) == 3 for r in runs.values())
+    assert all(len(n) == 3 for n in nets.values())
+    single = training.train_repeats(
+        build_small(tiny), {"plain": {}}, tiny, repeats=1, seed=5, epochs=2, batch_size=64
+    )
+    np.testing.assert_allclose(runs["plain"][0].val_loss, single["plain"][0].val_loss, rtol=1e-6)
+    finals = [h.val_loss.iloc[-1] for h in runs["plain"]]
+    assert len(set(np.round(finals, 6))) == 3  # other weights and data order: other results
+
+
+def test_repeat_orders_keep_the_data_order_first_and_permute_the_others():
+    orders = training.repeat_orders(50, 3, seed=0)
+    np.testing.assert_array_equal(orders[0], np.arange(50))
+    assert all(sorted(o) == list(range(50)) for o in orders)
+    assert not np.array_equal(orders[1], orders[2]) and not np.array_equal(orders[1], orders[0])
+    assert training.repeat_seed(0, 2) != training.repeat_seed(0, 1)
+
+
+def test_clean_evaluation_gives_the_inference_mode_training_loss_and_keeps_the_running_one(tiny):
+    clean = (tiny.x_train[:100], tiny.y_train[:100])
+    runs = training.train_repeats(
+        build_small(tiny),
+        {"dropout": {"dropout": 0.5}},
+        tiny,
+        repeats=1,
+        seed=0,
+        epochs=2,
+        batch_size=64,
+        clean=clean,
+    )
+    history = runs["dropout"][0]
+    assert {"eval_loss", "eval_accuracy"} <= set(history)
+    net = training.train_repeats(
+        build_small(tiny),
+        {"dropout": {"dropout": 0.5}},
+        tiny,
+        repeats=1,
+        seed=0,
+        epochs=2,
+        batch_size=64,
+        return_nets=True,
+    )[1]["dropout"][0]
+    expected = training.evaluate(net, *clean)
+    assert history.eval_loss.iloc[-1] == pytest.approx(expected["loss"], rel=1e-5)
+    row = training.final_metrics(history)
+    assert row["train_loss"] == pytest.approx(history.eval_loss.iloc[-1])
+    assert row["running_loss"] == pytest.approx(history.loss.iloc[-1])
+    assert row["gap"] == pytest.approx(row["val_loss"] - row["train_loss"])
+
+
+def test_side_by_side_refuses_an_input_left_unused(tiny):
+    nets = [models.mlp(tiny.x_train.shape[1:], (4,), name=f"n{i}") for i in range(2)]
+    with pytest.raises(ValueError, match="inputs_of"):
+        models.side_by_side(nets, inputs_of=[0, 2])
