@@ -1,12 +1,17 @@
 """Shared test set-up: real data from ../shared/data when it exists, TensorFlow backend by default,
 and the tiny generated notebooks of the runner and PDF tests (fixture `nbmaker`)."""
 
+import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from labs_tools import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -106,3 +111,59 @@ def nbmaker():
     """NotebookMaker: .notebook(folder, name, requires) and .pack(folder, names, profiles) write
     notebooks."""
     return NotebookMaker()
+
+
+# ---------------------------------------------------------------- every notebook on smoke, once
+
+HAVE_JAX = importlib.util.find_spec("jax") is not None
+BACKENDS = [
+    "tensorflow",
+    pytest.param(
+        "jax",
+        marks=pytest.mark.skipif(
+            not HAVE_JAX, reason="jax is not installed (pip install -e '.[jax]')"
+        ),
+    ),
+]
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory):
+    """Every notebook on smoke, one `labs run` per backend, the two started together (each is mostly
+    one busy process; CI has two cores). {backend: (out folder, CompletedProcess)}."""
+    started = {}
+    for backend in ["tensorflow"] + (["jax"] if HAVE_JAX else []):
+        out = tmp_path_factory.mktemp(f"smoke-{backend}")
+        log = open(out.parent / f"smoke-{backend}.log", "w+")
+        cmd = [
+            sys.executable,
+            "-m",
+            "labs_tools.cli",
+            "run",
+            *runner.discover(),
+            "--profile",
+            "smoke",
+            "--backend",
+            backend,
+            "--out",
+            str(out),
+        ]
+        started[backend] = (
+            out,
+            cmd,
+            log,
+            subprocess.Popen(cmd, cwd=out, stdout=log, stderr=subprocess.STDOUT, text=True),
+        )
+    runs = {}
+    for backend, (out, cmd, log, proc) in started.items():
+        proc.wait()
+        log.seek(0)
+        runs[backend] = (out, subprocess.CompletedProcess(cmd, proc.returncode, log.read(), ""))
+        log.close()
+    return runs
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def smoke_run(request, smoke_runs):
+    out, result = smoke_runs[request.param]
+    return request.param, out, result

@@ -31,48 +31,6 @@ def labs(*args, cwd):
     )
 
 
-@pytest.fixture(scope="module")
-def smoke_runs(tmp_path_factory):
-    """Every notebook on smoke, one `labs run` per backend, the two started together (each is mostly
-    one busy process; CI has two cores). {backend: (out folder, CompletedProcess)}."""
-    started = {}
-    for backend in ["tensorflow"] + (["jax"] if HAVE_JAX else []):
-        out = tmp_path_factory.mktemp(f"smoke-{backend}")
-        log = open(out.parent / f"smoke-{backend}.log", "w+")
-        cmd = [
-            sys.executable,
-            "-m",
-            "labs_tools.cli",
-            "run",
-            *NOTEBOOKS,
-            "--profile",
-            "smoke",
-            "--backend",
-            backend,
-            "--out",
-            str(out),
-        ]
-        started[backend] = (
-            out,
-            cmd,
-            log,
-            subprocess.Popen(cmd, cwd=out, stdout=log, stderr=subprocess.STDOUT, text=True),
-        )
-    runs = {}
-    for backend, (out, cmd, log, proc) in started.items():
-        proc.wait()
-        log.seek(0)
-        runs[backend] = (out, subprocess.CompletedProcess(cmd, proc.returncode, log.read(), ""))
-        log.close()
-    return runs
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def smoke_run(request, smoke_runs):
-    out, result = smoke_runs[request.param]
-    return request.param, out, result
-
-
 def test_every_notebook_runs_on_smoke(smoke_run):
     backend, out, result = smoke_run
     assert result.returncode == 0, result.stdout + result.stderr
@@ -112,8 +70,21 @@ def test_every_notebook_runs_on_smoke(smoke_run):
 def test_02_shows_zeros_flat_at_ln10_ones_exploding_and_symmetric_units(smoke_run):
     _, out, result = smoke_run
     metrics = json.loads((out / "02_initialization" / "metrics.json").read_text())
+    seeds = metrics["parameters"]["seeds"]
     rows = {r["initializer"]: r for r in metrics["tables"]["final_losses"]["rows"]}
     assert set(rows) == {"zeros", "ones", "random_normal", "glorot_normal", "he_normal"}
+    assert {r["seeds"] for r in rows.values()} == {seeds} and seeds >= 2
+    per_seed = metrics["tables"]["final_losses_per_seed"]["rows"]
+    assert len(per_seed) == 5 * seeds
+    assert all(
+        r["test_accuracy_low"] <= r["test_accuracy"] <= r["test_accuracy_high"] for r in per_seed
+    )
+    assert len(metrics["tables"]["activation_std_at_init_per_seed"]["rows"]) == 5 * seeds
+    assert len(metrics["tables"]["unit_spread_after_training_per_seed"]["rows"]) == 5 * seeds
+    effects = {name: e["shown"] for name, e in metrics["effects"].items()}
+    assert effects == {"scale_kept": True, "zeros_flat": True, "ones_blow_up": True}
+    assert metrics["values"]["answer"].startswith("Yes: all-zero weights never learn")
+    assert all("seed" in sentence for sentence in metrics["values"]["rankings"].values())
     assert rows["zeros"]["train_loss"] == pytest.approx(math.log(10), abs=0.01)
     assert rows["ones"]["max_train_loss"] > 100
     assert rows["he_normal"]["val_loss"] < rows["zeros"]["val_loss"]

@@ -447,3 +447,16 @@ def test_the_gallery_is_the_same_bytes_when_rewritten_from_the_same_reports(pack
         pack["out"],
     )
     assert {n: (pack["out"] / n).read_bytes() for n in before} == before
+
+
+def test_the_header_lists_what_differs_from_the_full_profile_first():
+    info = pdf.RunInfo(
+        title="01",
+        name="01_regularization",
+        headline={"best": "none 94 %"},
+        cuts={"epochs": {"value": 8, "full": 20}, "seeds": {"value": 3, "full": 5}},
+    )
+    lines = pdf.header_metadata(info)["headline"]
+    assert lines[0] == "differs from the full profile: epochs 8 (full 20), seeds 3 (full 5)"
+    assert lines[1] == "best: none 94 %"
+    assert pdf.header_metadata(pdf.RunInfo(title="t", name="n"))["headline"] == []
