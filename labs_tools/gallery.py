@@ -89,7 +89,10 @@ def add_results(e, metrics, folder, out):
     e.dataset = title + (
         " (synthetic)" if dataset.get("synthetic") and "synthetic" not in title.lower() else ""
     )
-    e.headline = metrics.get("values", {}).get("headline", {})
+    e.headline = dict(metrics.get("values", {}).get("headline", {}))
+    missing = [name for name, check in metrics.get("effects", {}).items() if not check["shown"]]
+    if missing:
+        e.headline["not demonstrated in this run"] = ", ".join(missing)
     e.figures = [
         figure
         for figure in (thumbnail(folder, f, out) for f in metrics.get("figures", []))

@@ -460,3 +460,15 @@ def test_the_header_lists_what_differs_from_the_full_profile_first():
     assert lines[0] == "differs from the full profile: epochs 8 (full 20), seeds 3 (full 5)"
     assert lines[1] == "best: none 94 %"
     assert pdf.header_metadata(pdf.RunInfo(title="t", name="n"))["headline"] == []
+
+
+def test_the_gallery_names_the_effects_a_run_did_not_demonstrate(tmp_path):
+    folder = tmp_path / "01_x"
+    folder.mkdir()
+    entry = gallery.Entry(name="01_x", title="01")
+    metrics = {
+        "values": {"headline": {"best": "none"}},
+        "effects": {"overfitting": {"shown": False}, "stable": {"shown": True}},
+    }
+    gallery.add_results(entry, metrics, folder, tmp_path)
+    assert entry.headline == {"best": "none", "not demonstrated in this run": "overfitting"}
