@@ -224,12 +224,11 @@ class GradientNormLog(keras.callbacks.Callback):
 
     training: measure the gradients training computes (batch statistics in batch normalization,
     dropout active); False measures them in inference mode.
-    net: record this net of a models.side_by_side model instead of the model fit trains.
     """
 
-    def __init__(self, x, y, training=True, net=None):
+    def __init__(self, x, y, training=True):
         super().__init__()
-        self.x, self.y, self.training, self.net = x, y, training, net
+        self.x, self.y, self.training = x, y, training
         self.rows = []
 
     def on_train_begin(self, logs=None):
@@ -240,8 +239,7 @@ class GradientNormLog(keras.callbacks.Callback):
         self._record(epoch + 1)
 
     def _record(self, epoch):
-        source = self.net if self.net is not None else self.model
-        frame = layer_gradient_norms(source, self.x, self.y, training=self.training, rms=True)
+        frame = layer_gradient_norms(self.model, self.x, self.y, training=self.training, rms=True)
         self.rows += [{"epoch": epoch, **row} for row in frame.to_dict("records")]
 
     def frame(self):
@@ -252,30 +250,37 @@ class GradientNormLog(keras.callbacks.Callback):
 class WeightLog(keras.callbacks.Callback):
     """Records `weight_stats` at the start and after every epoch, and the first hidden kernel.
 
+    Each row also holds rms_change: the root-mean-square change of the layer's kernel entries since
+    the start, sqrt(mean((W_t - W_0)^2)), computed in float64 (0 at the start).
     first_layer_start / first_layer_end: copies of the first Dense kernel before and after training.
-    net: record this net of a models.side_by_side model instead of the model fit trains.
     """
 
-    def __init__(self, net=None):
+    def __init__(self):
         super().__init__()
-        self.net = net
-        self.rows = []
+        self.rows, self.start = [], {}
         self.first_layer_start = self.first_layer_end = None
 
     def on_train_begin(self, logs=None):
-        self.rows = []
+        self.rows, self.start = [], {}
         self.first_layer_start = self._record(0)
 
     def on_epoch_end(self, epoch, logs=None):
         self.first_layer_end = self._record(epoch + 1)
 
     def _record(self, epoch):
-        source = self.net if self.net is not None else self.model
-        self.rows += [{"epoch": epoch, **row} for row in weight_stats(source).to_dict("records")]
-        return np.array(keras.ops.convert_to_numpy(dense_layers(source)[0].kernel.value))
+        kernels = [
+            np.array(keras.ops.convert_to_numpy(layer.kernel.value))
+            for layer in dense_layers(self.model)
+        ]
+        for row, kernel in zip(weight_stats(self.model).to_dict("records"), kernels):
+            start = self.start.setdefault(row["layer"], kernel.astype(np.float64))
+            change = float(np.sqrt(np.mean((kernel.astype(np.float64) - start) ** 2)))
+            self.rows.append({"epoch": epoch, **row, "rms_change": change})
+        return kernels[0]
 
     def frame(self):
-        """Long table: epoch (0 = at initialization), layer, mean, std, unit_spread per kernel."""
+        """Long table: epoch (0 = at initialization), layer, mean, std, unit_spread and rms_change
+        per kernel."""
         return pd.DataFrame(self.rows)
 
 

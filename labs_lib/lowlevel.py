@@ -222,25 +222,13 @@ def train(
     return curve
 
 
-def train_replicas(
-    sizes,
-    data,
-    configs,
-    *,
-    seeds,
-    epochs,
-    batch_size,
-    eval_every=100,
-    n_eval=10000,
-    test_evals=0,
-    label="",
-):
+def train_replicas(sizes, data, configs, *, seeds, epochs, batch_size, label="", **options):
     """Train every configuration of one architecture once per seed, all side by side.
 
     sizes: layer sizes [n_in, hidden..., n_out]; configs: {name: {"lr", "kind" (None, "l1" or
     "l2"), "strength"}}; seeds: one per repeat (replica_seeds). Seed s gives the initial weights
     (init_params(sizes, s)) and the batch order, shared by every configuration (paired
-    comparisons). test_evals: how many of the last evaluation points also measure the test set.
+    comparisons). options: eval_every, n_eval and test_evals of fit.
     Returns ({name: [curve per seed]}, {name: [[W numpy arrays] per seed]}); curves as train's,
     with test_loss and test_accuracy (NaN where not measured) when test_evals > 0.
     """
@@ -248,33 +236,30 @@ def train_replicas(
     params = init_replicas(sizes, [s for _, s in keys])
     orders = {s: batch_indices(len(data.x_train), batch_size, epochs, s) for s in seeds}
     batches = np.stack([orders[s] for _, s in keys], axis=1)
-    option = {
-        k: np.array([configs[name].get(k) or 0.0 for name, _ in keys]) for k in ("lr", "strength")
-    }
-    kinds = [configs[name].get("kind") for name, _ in keys]
-    l1, l2 = (np.where([kind == k for kind in kinds], option["strength"], 0.0) for k in PENALTIES)
     n_runs = f"{plural(len(configs), 'configuration')} x {plural(len(seeds), 'seed')}"
-    curves = fit(
-        params,
-        data,
-        batches,
-        epochs,
-        option["lr"],
-        l1,
-        l2,
-        eval_every=eval_every,
-        n_eval=n_eval,
-        test_evals=test_evals,
-        label=f"{label}: {n_runs}" if label else n_runs,
-    )
+    label = f"{label}: {n_runs}" if label else n_runs
+    rates = replica_rates(configs, [name for name, _ in keys])
+    curves = fit(params, data, batches, epochs, *rates, label=label, **options)
+    stacked = [w.numpy() for w, _ in params]
     found, weights = {name: [] for name in configs}, {name: [] for name in configs}
     for r, ((name, _), curve) in enumerate(zip(keys, curves)):
         found[name].append(curve)
-        weights[name].append([w.numpy()[r] for w, _ in params])
+        weights[name].append([w[r] for w in stacked])
     return found, weights
 
 
-def fit(params, data, batches, epochs, lr, l1, l2, *, eval_every, n_eval, test_evals=0, label):
+def replica_rates(configs, names):
+    """(lr, l1, l2): one value per replica (its configuration's name in `names`) each."""
+    lr = np.array([configs[n]["lr"] for n in names], "float32")
+    strength = np.array([configs[n].get("strength") or 0.0 for n in names], "float32")
+    kinds = [configs[n].get("kind") for n in names]
+    l1, l2 = (np.where([kind == k for kind in kinds], strength, 0.0) for k in PENALTIES)
+    return lr, l1, l2
+
+
+def fit(
+    params, data, batches, epochs, lr, l1, l2, *, eval_every=100, n_eval=10000, test_evals=0, label
+):
     """Run sgd_steps over `batches`, `eval_every` steps at a time; one curve per replica (a list of
     one for a single network). The last `test_evals` evaluation points also measure the test set.
     """
@@ -306,13 +291,17 @@ def fit(params, data, batches, epochs, lr, l1, l2, *, eval_every, n_eval, test_e
         run(x, y, tf.constant(chunk))
         record(first + len(chunk))
         print_progress(label, rows, len(batches), eval_every)
+    return split_replicas(rows)
+
+
+def split_replicas(rows):
+    """One DataFrame per replica from rows whose values are scalars or one value per replica."""
     n = max(1, int(np.size(rows[0]["loss"])))
-    return [
-        pd.DataFrame(
-            [{k: (v if np.ndim(v) == 0 else v[r]) for k, v in row.items()} for row in rows]
-        )
-        for r in range(n)
-    ]
+
+    def pick(row, r):
+        return {k: (v if np.ndim(v) == 0 else v[r]) for k, v in row.items()}
+
+    return [pd.DataFrame([pick(row, r) for row in rows]) for r in range(n)]
 
 
 def penalties(params, l1, l2):
@@ -325,23 +314,26 @@ def final_metrics(curve, last=5):
     """A run's final metrics: the mean of its last `last` evaluation points (curves of gradient
     descent zig-zag from one point to the next), as a table row; steps is the last step."""
     tail = curve.tail(last)
-    row = {"steps": int(curve.step.iloc[-1]), "train_loss": tail.loss.mean()}
-    row["train_accuracy"] = tail.accuracy.mean()
+    row = {"steps": int(curve.step.iloc[-1]), "train_loss": float(tail.loss.mean())}
+    row["train_accuracy"] = float(tail.accuracy.mean())
     for column in ("val_loss", "val_accuracy", "test_loss", "test_accuracy", "objective"):
         if column in curve:
             row[column] = float(tail[column].mean())
     row["gap"] = row["val_loss"] - row["train_loss"]
-    return {**row, "seconds": round(float(curve.seconds.iloc[-1]), 1)}
+    return row
 
 
 def weight_stats(weights, threshold=1e-3):
     """How sparse a network's weight matrices (not biases) are: {"near_zero": share of entries with
-    |w| < threshold, "exact_zero": how many are exactly 0.0, "weights": how many in all}."""
-    values = np.concatenate([np.ravel(w) for w in weights])
+    |w| < threshold, "near_zero_median": median |w| of those (NaN if none), "exact_zeros": how many
+    entries are exactly 0.0, "weights": how many in all}."""
+    magnitudes = np.abs(np.concatenate([np.ravel(w) for w in weights]))
+    small = magnitudes[magnitudes < threshold]
     return {
-        "near_zero": float(np.mean(np.abs(values) < threshold)),
-        "exact_zero": int(np.sum(values == 0.0)),
-        "weights": int(values.size),
+        "near_zero": float(len(small) / magnitudes.size),
+        "near_zero_median": float(np.median(small)) if len(small) else float("nan"),
+        "exact_zeros": int(np.sum(magnitudes == 0.0)),
+        "weights": int(magnitudes.size),
     }
 
 

@@ -1,5 +1,7 @@
 """Plots: one seaborn theme, a colour per configuration, figures that read on paper and screen."""
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
@@ -45,6 +47,12 @@ def mean_band(ax, runs, column, color, x="epoch", **style):
     return line
 
 
+def spans_decades(histories, columns):
+    """True if the values of `columns` over every history (and seed) span more than a decade."""
+    values = [r[c] for h in histories.values() for r in seed_runs(h) for c in columns]
+    return needs_log(np.concatenate(values), ratio=10)
+
+
 def loss_grid(histories, title, ncols=3, sharey=False, metric="loss", train="loss"):
     """One panel per configuration: train (solid) and validation (dashed) `metric` against epoch.
 
@@ -65,13 +73,7 @@ def loss_grid(histories, title, ncols=3, sharey=False, metric="loss", train="los
         squeeze=False,
     )
     train_column = train if metric == "loss" else train.replace("loss", "accuracy")
-    everything = [
-        r[c]
-        for h in histories.values()
-        for r in seed_runs(h)
-        for c in (train_column, f"val_{metric}")
-    ]
-    logy = metric == "loss" and needs_log(np.concatenate(everything), ratio=10)
+    logy = metric == "loss" and spans_decades(histories, (train_column, f"val_{metric}"))
     for ax, name in zip(axes.flat, names):
         h = histories[name]
         mean_band(ax, h, train_column, palette[name], label="train")
@@ -112,9 +114,17 @@ def activation_histograms(activations, title, bins=50):
 
     activations: {configuration: {layer name: array}}. ReLU outputs many exact zeros, which would
     dwarf the rest, so each panel plots the non-zero values and notes the mean, std, share of zeros.
+    The panels of a row share one log x axis: a scale that shrinks or grows with depth shows as a
+    shift from panel to panel, by decades if need be.
     """
     return histogram_grid(
-        activations, title, "non-zero activation value (ReLU output)", bins, nonzero_only=True
+        activations,
+        title,
+        "non-zero activation value (ReLU output)",
+        bins,
+        nonzero_only=True,
+        sharex="row",
+        logx=True,
     )
 
 
@@ -123,48 +133,71 @@ def weight_histograms(weights, title, bins=50):
     return histogram_grid(weights, title, "weight value", bins)
 
 
-def histogram_grid(values_by_config, title, xlabel, bins=50, nonzero_only=False):
+def histogram_grid(
+    values_by_config, title, xlabel, bins=50, nonzero_only=False, sharex=False, logx=False
+):
     """Rows = configurations, columns = layers: a histogram per {configuration: {layer: array}}.
 
     Each panel notes the mean, std and share of exact zeros of all its values; nonzero_only leaves
     the zeros out of the histogram itself (ReLU outputs, where they would dwarf the rest).
+    sharex: "row" gives the panels of a row one x axis (compare a configuration's layers); False,
+    each panel its own. logx: log-spaced bins on a log x axis, for positive values (the others
+    are left out of the histogram, not of the mean, std and zeros).
     """
     names = list(values_by_config)
     layers = list(next(iter(values_by_config.values())))
     palette = colors(names)
     fig, axes = plt.subplots(
-        len(names), len(layers), figsize=(3.4 * len(layers), 2.2 * len(names)), squeeze=False
+        len(names),
+        len(layers),
+        figsize=(3.4 * len(layers), 2.2 * len(names)),
+        squeeze=False,
+        sharex=sharex,
     )
     for row, name in enumerate(names):
         for col, layer in enumerate(layers):
             ax = axes[row, col]
-            histogram_panel(ax, values_by_config[name][layer], palette[name], bins, nonzero_only)
+            histogram_panel(
+                ax, values_by_config[name][layer], palette[name], bins, nonzero_only, logx
+            )
             if row == 0:
                 ax.set_title(layer)
             if col == 0:
                 ax.set_ylabel(name, fontsize=9)
+        if sharex == "row" and not any(ax.patches for ax in axes[row]):
+            axes[row, 0].set_xticks([])  # a row without data: no scale to show
     axes[-1, len(layers) // 2].set_xlabel(xlabel)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def histogram_panel(ax, values, color, bins, nonzero_only):
+def histogram_panel(ax, values, color, bins, nonzero_only, logx=False):
     """One panel of histogram_grid: the histogram, and a box with mean, std and share of zeros."""
     values = np.ravel(values)
     shown = values[values != 0] if nonzero_only else values
+    if logx:
+        shown = shown[shown > 0]
     if shown.size:
-        ax.hist(shown, bins=bins, color=color)
+        edges, style = bins, {}
+        if logx:  # bars a pixel wide where a row spans decades: no white edges to hide them
+            ax.set_xscale("log")
+            style = {"linewidth": 0}
+            if shown.max() > shown.min():
+                edges = np.geomspace(shown.min(), shown.max(), bins + 1)
+        ax.hist(shown, bins=edges, color=color, **style)
     else:
-        ax.text(0.5, 0.5, "all values are 0", transform=ax.transAxes, ha="center", va="center")
-        ax.set_xticks([])
+        empty = "all values are 0" if not np.any(values) else "no positive values"
+        ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center", va="center")
+        if len(ax.get_shared_x_axes().get_siblings(ax)) == 1:  # a shared axis keeps its ticks
+            ax.set_xticks([])
     stats = f"mean {values.mean():.3g}\nstd {values.std():.3g}\nzeros {np.mean(values == 0):.0%}"
     ax.text(
-        0.98,
+        0.02 if logx else 0.98,  # on a log axis the bulk sits right, the sparse tail left
         0.95,
         stats,
         transform=ax.transAxes,
-        ha="right",
+        ha="left" if logx else "right",
         va="top",
         fontsize=7,
         bbox=dict(boxstyle="round", fc="white", alpha=0.8),
@@ -199,7 +232,9 @@ def gap_vs_strength(sweeps, title, xlabel="strength", baseline=None):
     if baseline is not None:
         ax.axhline(baseline, color="black", linestyle="--", linewidth=1, label="no regularization")
     ax.set(title=title, xlabel=xlabel, ylabel="final gap: val loss - train loss")
-    ax.legend(fontsize=9)
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i] == "no regularization")
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -224,15 +259,32 @@ def accuracy_bars(table, title, label="technique", value="val_accuracy"):
     return fig
 
 
-def per_layer_lines(frame, columns, title, ylabels=None):
-    """One panel per column (e.g. mean, std) against epoch, one line per layer (dark = deep)."""
+def per_layer_lines(frame, columns, title, ylabels=None, change=False):
+    """One panel per column (e.g. mean, std) against epoch, one line per layer (dark = deep).
+
+    change: plot |value - value at epoch 0| on a log axis instead, from epoch 1: layers whose
+    statistics barely move (orders of magnitude apart) then read apart. Layers whose value never
+    changed have no line to draw: the panel lists them.
+    """
     layers = list(dict.fromkeys(frame["layer"]))
     shades = sns.color_palette("viridis", n_colors=len(layers))
     fig, axes = plt.subplots(1, len(columns), figsize=(5.5 * len(columns), 3.8), squeeze=False)
     for ax, column, ylabel in zip(axes[0], columns, ylabels or columns):
+        unchanged = []
         for shade, layer in zip(shades, layers):
-            rows = frame[frame["layer"] == layer]
-            ax.plot(rows["epoch"], rows[column], color=shade, label=layer)
+            rows = frame[frame["layer"] == layer].sort_values("epoch")
+            x, y = rows["epoch"].to_numpy(), rows[column].to_numpy(dtype="float64")
+            if change:
+                x, y = x[1:], np.abs(y[1:] - y[0])
+                y[y == 0] = np.nan
+                if not np.isfinite(y).any():
+                    unchanged.append(layer)
+            ax.plot(x, y, color=shade, label=layer)
+        if change:
+            ax.set_yscale("log")
+        if unchanged:
+            names = textwrap.fill("no change at all: " + ", ".join(unchanged), 60)
+            ax.set_title(names, fontsize=8)
         ax.set(xlabel="epoch (0 = initialization)", ylabel=ylabel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
@@ -241,8 +293,11 @@ def per_layer_lines(frame, columns, title, ylabels=None):
     return fig
 
 
-def gradient_heatmap(frame, title, value="grad_norm"):
-    """Layer x epoch heat map of gradient norms on a log colour scale (input layer at the top)."""
+def gradient_heatmap(frame, title, value="grad_norm", label="gradient norm ||dL/dW|| (log)"):
+    """Layer x epoch heat map of gradient norms on a log colour scale (input layer at the top).
+
+    value: the column shown (e.g. grad_rms, the RMS gradient per weight); label: the colour bar's.
+    """
     from matplotlib.colors import LogNorm
 
     table = frame.pivot(index="layer", columns="epoch", values=value)
@@ -250,9 +305,7 @@ def gradient_heatmap(frame, title, value="grad_norm"):
     positive = table.to_numpy()[table.to_numpy() > 0]
     norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size else None
     fig, ax = plt.subplots(figsize=(min(14, 2 + 0.35 * table.shape[1]), 0.4 * len(table) + 1.5))
-    sns.heatmap(
-        table, ax=ax, norm=norm, cmap="magma", cbar_kws={"label": "gradient norm ||dL/dW|| (log)"}
-    )
+    sns.heatmap(table, ax=ax, norm=norm, cmap="magma", cbar_kws={"label": label})
     ax.set(title=title, xlabel="epoch (0 = initialization)", ylabel="layer (input at the top)")
     fig.tight_layout()
     return fig
@@ -275,26 +328,28 @@ def weight_change(start, end, title, bins=80):
     return fig
 
 
-def norms_by_depth(frames, title, value="grad_norm"):
-    """Gradient norm against layer depth (log axis), a line per configuration: where it vanishes."""
+def norms_by_depth(frames, title, value="grad_norm", ylabel="gradient norm (log)"):
+    """Gradient norm against layer depth (log axis), a line per configuration: where it vanishes.
+
+    frames: {name: frame, or a list of frames (one per seed): the geometric mean over seeds as the
+    line, their min-max as a band}; each frame one row per layer, input to output.
+    """
     palette = colors(list(frames))
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, frame in frames.items():
-        layers = list(dict.fromkeys(frame["layer"]))
-        ax.plot(
-            range(1, len(layers) + 1),
-            frame.set_index("layer").loc[layers, value],
-            marker="o",
-            color=palette[name],
-            label=name,
-        )
+    for name, runs in frames.items():
+        runs = seed_runs(runs)
+        layers = list(dict.fromkeys(runs[0]["layer"]))
+        values = np.stack([f.set_index("layer").loc[layers, value].to_numpy(float) for f in runs])
+        depth = np.arange(1, len(layers) + 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            line = np.exp(np.log(values).mean(axis=0)) if len(runs) > 1 else values[0]
+        ax.plot(depth, line, marker="o", color=palette[name], label=name)
+        if len(runs) > 1:
+            low, high = values.min(axis=0), values.max(axis=0)
+            ax.fill_between(depth, low, high, color=palette[name], alpha=0.2, lw=0)
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(
-        title=title,
-        xlabel="layer (1 = first hidden layer; last = output)",
-        ylabel="gradient norm (log)",
-    )
+    ax.set(title=title, xlabel="layer (1 = first hidden layer; last = output)", ylabel=ylabel)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
@@ -617,3 +672,141 @@ def show_x_tick_labels(fig):
         if ax.get_visible():
             ax.tick_params(axis="x", labelbottom=True)
     fig.tight_layout()
+
+
+# ---------------------------------------------------------------- 04 low-level softmax
+
+
+def seed_family_curves(runs, title, x="step", xlabel=None, zoom_after=0.25, final_from=None):
+    """Loss (log axis) and accuracy against `x` of runs repeated over seeds: a colour per run, the
+    mean over seeds as a line and the min-max over seeds as a band, train solid, validation dashed.
+
+    runs: {name: [curve per seed]}. The accuracy axis is zoomed to what the curves reach after the
+    first `zoom_after` of the x range, so that differences of a point stay visible (the early, low
+    accuracies leave the panel at its bottom). final_from: shade x >= final_from (the points that
+    the final metrics average).
+    """
+    palette = colors(list(runs))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for name, h in runs.items():
+            mean_band(ax, h, metric, palette[name], x=x, label=f"{name} (train)")
+            mean_band(
+                ax,
+                h,
+                f"val_{metric}",
+                palette[name],
+                x=x,
+                linestyle="--",
+                label=f"{name} (validation)",
+            )
+        if metric == "loss":  # the first steps' large losses would flatten later differences
+            ax.set_yscale("log")
+        if final_from is not None:
+            last = max(r[x].max() for h in runs.values() for r in seed_runs(h))
+            ax.axvspan(final_from, last, color="grey", alpha=0.12, lw=0)
+        ax.set(
+            xlabel=xlabel or x,
+            ylabel="cross-entropy loss (log scale)" if metric == "loss" else "accuracy (zoomed)",
+        )
+    zoom_accuracy(axes[1], [r for h in runs.values() for r in seed_runs(h)], x, zoom_after)
+    axes[1].legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def zoom_accuracy(ax, curves, x, zoom_after):
+    """y limits of an accuracy panel around every curve's accuracy and val_accuracy after the first
+    `zoom_after` of the x range (a little margin; within 0 and 1)."""
+    start = min(r[x].min() for r in curves) + zoom_after * np.ptp(curves[0][x])
+    late = np.concatenate(
+        [r.loc[r[x] >= start, c].to_numpy() for r in curves for c in ("accuracy", "val_accuracy")]
+    )
+    late = late[np.isfinite(late)]
+    if len(late):
+        low, high = late.min(), late.max()
+        pad = 0.08 * (high - low) + 0.002
+        ax.set_ylim(max(0.0, low - pad), min(1.0, high + pad))
+
+
+PENALTY_COLORS = {"none": "dimgrey", "l2": "tab:blue", "l1": "tab:red"}
+
+
+def near_zero_weights(table, magnitudes, title, threshold, marks=()):
+    """Left: share of weights with |w| < threshold against penalty strength (log axis), a line per
+    penalty with sd error bars over seeds, the unpenalized net as a grey line; right: histograms of
+    |w| (log axis) of one seed's nets, the threshold marked, exact zeros counted in the legend.
+
+    table: rows with run, penalty ("none" for the unpenalized net), strength, near_zero,
+    near_zero_sd; magnitudes: {run: weights of one trained net, any shape}; marks: (x, label)
+    pairs drawn as dashed lines on the histograms.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for kind, group in table[table.penalty != "none"].groupby("penalty", sort=False):
+        color = PENALTY_COLORS.get(kind)
+        left.errorbar(
+            group.strength,
+            group.near_zero,
+            yerr=group.near_zero_sd,
+            marker="o",
+            capsize=3,
+            color=color,
+            label=kind.upper(),
+        )
+    for share in table.loc[table.penalty == "none", "near_zero"]:
+        left.axhline(share, color="grey", linestyle=":", label="no penalty")
+    left.set_xscale("log")
+    left.set_ylim(bottom=0)
+    left.set(xlabel="penalty strength (log scale)", ylabel=f"share with |w| < {threshold:g}")
+    left.legend(fontsize=8)
+    kinds = table.set_index("run").penalty
+    magnitude_histograms(
+        right, magnitudes, threshold, {n: PENALTY_COLORS[k] for n, k in kinds.items()}
+    )
+    for x, label in marks:
+        right.axvline(x, color="black", linestyle="--", linewidth=1, label=label)
+    right.set_ylim(top=right.get_ylim()[1] * 1.6)  # room for the legend above the histograms
+    right.legend(fontsize=7, loc="upper left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def magnitude_histograms(ax, magnitudes, threshold, palette=None):
+    """Step histograms of |w| per net on log axes (exact zeros counted in the legend instead);
+    palette: {name: colour}, else one per name."""
+    palette = palette or colors(list(magnitudes))
+    bins = np.logspace(-7, 0.5, 61)
+    for name, weights in magnitudes.items():
+        w = np.abs(np.ravel(weights))
+        ax.hist(
+            np.clip(w[w > 0], bins[0], bins[-1]),
+            bins=bins,
+            histtype="step",
+            linewidth=1.4,
+            color=palette[name],
+            label=f"{name} ({int(np.sum(w == 0))} exact zero{'' if np.sum(w == 0) == 1 else 's'})",
+        )
+    ax.axvline(threshold, color="grey", linestyle=":", linewidth=1.2, label=f"|w| = {threshold:g}")
+    ax.set_xscale("log")
+    ax.set(xlabel="|w| (log scale)", ylabel="weights per bin")
+
+
+# ---------------------------------------------------------------- 03 activations
+
+
+def chance_line(fig, level=float(np.log(10)), label="ln 10 (uniform guess)", min_span=0.1):
+    """Mark `level` (by default ln 10, the loss of a uniform guess over 10 classes) on every
+    visible panel of `fig`, and widen any y axis narrower than `min_span` around its centre, so
+    that noise of a few thousandths does not fill a panel and look like learning."""
+    for ax in fig.axes:
+        if not ax.get_visible() or ax.get_label() == "<colorbar>":
+            continue
+        ax.axhline(level, color="grey", linestyle=":", linewidth=1.2, label=label)
+        low, high = ax.get_ylim()
+        if ax.get_yscale() == "linear" and high - low < min_span:
+            centre = (low + high) / 2
+            ax.set_ylim(centre - min_span / 2, centre + min_span / 2)
+        ax.legend(fontsize=8)
+    return fig

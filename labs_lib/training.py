@@ -296,25 +296,29 @@ def fit_side_by_side(
     inference mode (columns eval_loss, eval_accuracy).
     """
     names = model.output_names
-    targets = net_targets(names, y_train, data.y_train)
-    x_train, targets = ordered(model, data.x_train, targets, orders)
     single = len(names) == 1  # Keras names a one-output model's metrics without the output's name
-    y_val = data.y_val if single else [data.y_val] * len(names)
+    x_train, y_train, y_val = fit_arrays(model, data, y_train, orders)
     log = EpochLog(label, epochs, log_every)
+    validation = Validation(data.x_val, y_val, clean)
     history = model.fit(
         x_train,
-        targets[0] if single else targets,
+        y_train,
         epochs=epochs,
         batch_size=batch_size,
         verbose=0,
-        callbacks=[
-            Validation(data.x_val, y_val, clean),
-            log,
-            *tensorboard_callbacks(label),
-            *callbacks,
-        ],
+        callbacks=[validation, log, *tensorboard_callbacks(label), *callbacks],
     )
     return {name: net_history(history.history, name, single, log.seconds) for name in names}
+
+
+def fit_arrays(model, data, y_train, orders):
+    """(x_train, y_train, y_val) as model.fit takes them for a side_by_side model."""
+    names = model.output_names
+    targets = net_targets(names, y_train, data.y_train)
+    x_train, targets = ordered(model, data.x_train, targets, orders)
+    if len(names) == 1:
+        return x_train, targets[0], data.y_val
+    return x_train, targets, [data.y_val] * len(names)
 
 
 def ordered(model, x, targets, orders):
@@ -369,11 +373,7 @@ def train_repeats(
     """
     if not configs:
         return ({}, {}) if return_nets else {}
-    set_seed(seed)
-    keys = [(name, r) for r in range(repeats) for name in configs]
-    nets = [
-        build(repeat_seed(seed, r), f"net_{i}", **configs[name]) for i, (name, r) in enumerate(keys)
-    ]
+    keys, nets = repeated_nets(build, configs, repeats, seed)
     model = models.side_by_side(nets, inputs_of=[r for _, r in keys])
     compile_classifier(model, lr, soft_targets=soft_targets, optimizer=optimizer)
     n_runs = f"{plural(len(configs), 'configuration')} x {plural(repeats, 'seed')}"
@@ -386,11 +386,26 @@ def train_repeats(
         orders=repeat_orders(len(data.x_train), repeats, seed),
         clean=clean,
     )
-    found, trained = {name: [] for name in configs}, {name: [] for name in configs}
-    for (name, _), net in zip(keys, nets):
-        found[name].append(histories[net.name])
-        trained[name].append(net)
-    return (found, trained) if return_nets else found
+    found = grouped(keys, [histories[net.name] for net in nets])
+    return (found, grouped(keys, nets)) if return_nets else found
+
+
+def repeated_nets(build, configs, repeats, seed):
+    """([(name, repeat), ...], [net, ...]): every configuration built once per repeat seed."""
+    set_seed(seed)
+    keys = [(name, r) for r in range(repeats) for name in configs]
+    nets = [
+        build(repeat_seed(seed, r), f"net_{i}", **configs[name]) for i, (name, r) in enumerate(keys)
+    ]
+    return keys, nets
+
+
+def grouped(keys, items):
+    """{name: [item of repeat 0, 1, ...]} from (name, repeat) keys and their items, in order."""
+    found = {}
+    for (name, _), item in zip(keys, items):
+        found.setdefault(name, []).append(item)
+    return found
 
 
 def net_targets(names, y_train, default):

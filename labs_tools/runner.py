@@ -497,13 +497,37 @@ def publish(job, opts, staging, executed, status, seconds):
         "outputs": outputs,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    atomic_write(staging / "run.json", to_json(record))
     final = Path(opts.out) / (job.name if status == "ok" else f"{job.name}.failed")
+    if executed.exists():
+        relocate(executed, staging, final, job.path)
+    atomic_write(staging / "run.json", to_json(record))
     swap_into_place(staging, final)
     if status == "ok":
         shutil.rmtree(Path(opts.out) / f"{job.name}.failed", ignore_errors=True)
     n_figs = sum(f.endswith(".png") for f in figures)
     return Result(job.name, status, seconds, n_figs, str(final), message, tuple(record["cells"]))
+
+
+def relocate(executed, staging, final, source):
+    """Rewrite the executed notebook's paths (papermill's injected out_dir and its metadata) from
+    the absolute staging folder to `final`, so that it names no machine path and no folder that is
+    gone once published: relative to the notebook's folder (the kernel's working directory) when
+    `final` is inside the project (e.g. ../reports/02_initialization), else as metrics.json names
+    it (<reports folder name>/<notebook>)."""
+    here, final = source.resolve().parent, final.resolve()
+    if final.is_relative_to(PROJECT_ROOT.resolve()):
+        final_rel = os.path.relpath(final, here)
+    else:
+        final_rel = f"{final.parent.name}/{final.name}"
+    text = executed.read_text()
+    for old in {str(staging.resolve()), str(staging)}:
+        text = text.replace(json.dumps(old)[1:-1], json.dumps(final_rel)[1:-1])
+    nb = json.loads(text)
+    meta = nb.get("metadata", {}).get("papermill")
+    if meta is not None:
+        meta["input_path"] = source.name
+        meta["output_path"] = os.path.join(final_rel, executed.name)
+    atomic_write(executed, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def swap_into_place(src, dest):

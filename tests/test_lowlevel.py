@@ -177,3 +177,96 @@ def test_without_tensorflow_the_module_says_what_to_install():
     assert result.returncode == 1
     assert "labs_lib.lowlevel needs TensorFlow, which is not installed" in result.stderr
     assert "pip install tensorflow-cpu" in result.stderr
+
+
+# Replicas: several networks of one architecture stacked on a leading axis (notebook 04's seeds).
+
+
+def test_replica_seeds_are_the_repeat_seeds_of_the_keras_notebooks():
+    training = pytest.importorskip("labs_lib.training")
+    assert lowlevel.replica_seeds(7, 3) == [training.repeat_seed(7, r) for r in range(3)]
+
+
+def test_replica_r_starts_as_init_params_of_its_seed_and_computes_like_it():
+    sizes, seeds = [20, 8, 4], [0, 1000, 5]
+    stacked = lowlevel.init_replicas(sizes, seeds)
+    assert [tuple(w.shape) for w, _ in stacked] == [(3, 20, 8), (3, 8, 4)]
+    assert [tuple(b.shape) for _, b in stacked] == [(3, 1, 8), (3, 1, 4)]
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(3, 16, 20)).astype("float32"))
+    y = tf.constant(rng.integers(0, 4, size=(3, 16)), tf.int32)
+    logits = lowlevel.forward(stacked, x)
+    strengths = np.array([0.1, 0.0, 0.3], "float32")
+    for r, s in enumerate(seeds):
+        single = lowlevel.init_params(sizes, seed=s)
+        np.testing.assert_array_equal(stacked[0][0].numpy()[r], single[0][0].numpy())
+        ours = lowlevel.forward(single, x[r])
+        np.testing.assert_allclose(logits[r].numpy(), ours.numpy(), rtol=1e-5, atol=1e-5)
+        assert float(lowlevel.cross_entropy(y, logits)[r]) == pytest.approx(
+            float(lowlevel.cross_entropy(y[r], ours)), rel=1e-5
+        )
+        assert float(lowlevel.accuracy(y, logits)[r]) == float(lowlevel.accuracy(y[r], ours))
+        assert float(lowlevel.penalty(stacked, "l1", strengths)[r]) == pytest.approx(
+            float(lowlevel.penalty(single, "l1", strengths[r])), rel=1e-5
+        )
+    shared = lowlevel.forward(stacked, x[0])  # one input batch for every replica (evaluation)
+    np.testing.assert_allclose(
+        shared[1].numpy(), lowlevel.forward(lowlevel.init_params(sizes, 1000), x[0]).numpy(), 1e-5
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return data.load("synthetic", like="fashion_mnist", n_train=300, n_val=100, n_test=120, seed=0)
+
+
+def test_side_by_side_runs_end_where_separate_runs_with_their_seeds_end(tiny):
+    configs = {
+        "plain": {"lr": 0.1},
+        "l2": {"lr": 0.05, "kind": "l2", "strength": 1e-3},
+        "l1": {"lr": 0.1, "kind": "l1", "strength": 1e-3},
+    }
+    seeds = lowlevel.replica_seeds(0, 2)
+    options = {"epochs": 2, "batch_size": 30, "eval_every": 5, "n_eval": 100}
+    curves, weights = lowlevel.train_replicas(
+        [784, 16, 10], tiny, configs, seeds=seeds, test_evals=2, label="tiny", **options
+    )
+    assert list(curves) == list(configs) and all(len(c) == 2 for c in curves.values())
+    for name, config in configs.items():
+        for r, s in enumerate(seeds):
+            params = lowlevel.init_params([784, 16, 10], seed=s)
+            alone = lowlevel.train(
+                params, tiny, seed=s, label=name, **options, **{"strength": 0.0, **config}
+            )
+            together = curves[name][r]
+            for column in ("loss", "accuracy", "objective", "val_loss", "val_accuracy"):
+                np.testing.assert_allclose(together[column], alone[column], rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(weights[name][r][0], params[0][0].numpy(), atol=1e-5)
+    curve = curves["plain"][0]
+    assert curve.test_loss.isna().sum() == len(curve) - 2 and curve.test_loss.tail(2).notna().all()
+    assert not curves["plain"][0].val_loss.equals(curves["plain"][1].val_loss)  # seeds differ
+
+
+def test_final_metrics_average_the_last_points_and_weight_stats_count_small_weights():
+    curve = lowlevel.pd.DataFrame(
+        {
+            "step": [0, 10, 20, 30],
+            "loss": [2.0, 1.0, 0.6, 0.4],
+            "accuracy": [0.1, 0.5, 0.7, 0.8],
+            "objective": [2.0, 1.1, 0.7, 0.5],
+            "val_loss": [2.0, 1.2, 0.8, 0.6],
+            "val_accuracy": [0.1, 0.4, 0.6, 0.7],
+            "seconds": [0, 1, 2, 3],
+        }
+    )
+    row = lowlevel.final_metrics(curve, last=2)
+    assert row["steps"] == 30 and row["train_loss"] == pytest.approx(0.5)
+    assert row["val_accuracy"] == pytest.approx(0.65) and row["gap"] == pytest.approx(0.2)
+    assert "test_loss" not in row
+    stats = lowlevel.weight_stats([np.array([[0.0, 5e-4], [-2e-4, 0.3]]), np.array([[-1.0]])])
+    assert stats == {
+        "near_zero": pytest.approx(3 / 5),
+        "near_zero_median": pytest.approx(2e-4),
+        "exact_zeros": 1,
+        "weights": 5,
+    }

@@ -43,6 +43,8 @@ def test_no_executed_notebook_or_metrics_shows_a_machine_path_or_a_staging_folde
         folder = out / name
         if not folder.exists():
             continue
+        notebook = (folder / f"{name}.ipynb").read_text()  # sources and papermill's metadata too
+        assert str(out) not in notebook and ".staging-" not in notebook, name
         for text in (outputs_text(folder / f"{name}.ipynb"), (folder / "metrics.json").read_text()):
             assert str(out) not in text and ".staging-" not in text, name
             assert " 1 runs" not in text and " 1 hidden layers" not in text, name

@@ -258,7 +258,24 @@ def test_04_is_tensorflow_only_and_its_stable_softmax_stays_finite(smoke_run):
         "architecture_curves",
         "l2_curves",
         "l1_curves",
+        "near_zero_weights",
     }
+    rows = metrics["tables"]["softmax_stability"]["rows"]
+    assert [r["naive cross-entropy"] for r in rows[2:]] == ["inf", None, None]  # log 0, inf/inf
+    effects = metrics["effects"]
+    assert effects["stable_softmax"]["shown"] and effects["hand_gradient"]["shown"]
+    seeds = metrics["parameters"]["seeds"]
+    assert {r["seeds"] for r in metrics["tables"]["results"]["rows"]} == {seeds}
+    per_seed = metrics["tables"]["results_per_seed"]["rows"]
+    assert len(per_seed) == len(runs) * seeds
+    assert len({(r["seed"], r["run"]) for r in per_seed}) == len(per_seed)
+    assert all(r["exact_zeros"] <= r["weights"] for r in per_seed)
+    assert metrics["values"]["answer"].startswith("Inside: logits")
+    executed = nbformat.read(str(out / name / f"{name}.ipynb"), as_version=4)
+    streams = "".join(
+        o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs
+    )
+    assert "Warning" not in streams and "/tmp" not in streams
 
 
 def test_05_checks_its_batch_norm_and_fills_the_grid_and_the_four_runs(smoke_run):

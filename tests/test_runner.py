@@ -1057,3 +1057,46 @@ def test_warm_up_code_imports_without_binding_names_and_ignores_a_missing_module
         namespace,
     )
     assert set(namespace) == {"__builtins__"} and "labs_lib.shared.files" in sys.modules
+
+
+def executed_with_injected(path, staging):
+    """A minimal executed notebook as papermill writes it, its out_dir in `staging`."""
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {"tags": ["injected-parameters"]},
+                "source": [f'out_dir = "{staging}"\n'],
+                "outputs": [],
+                "execution_count": 1,
+            }
+        ],
+        "metadata": {
+            "papermill": {
+                "input_path": "/abs/notebooks/02_initialization.ipynb",
+                "output_path": str(path),
+                "parameters": {"out_dir": str(staging)},
+            }
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(nb))
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_publishing_rewrites_the_staging_path_in_the_executed_notebook(tmp_path, inside):
+    out = (runner.PROJECT_ROOT / "reports") if inside else tmp_path / "my-reports"
+    staging = out / ".staging-02_initialization-0123abcd"
+    executed = tmp_path / "02_initialization.ipynb"
+    executed_with_injected(executed, staging)
+    source = runner.NOTEBOOKS_DIR / "02_initialization.ipynb"
+    runner.relocate(executed, staging, out / "02_initialization", source)
+    text = executed.read_text()
+    assert ".staging-" not in text and str(out) not in text
+    expected = "../reports/02_initialization" if inside else "my-reports/02_initialization"
+    nb = json.loads(text)
+    assert nb["cells"][0]["source"] == [f'out_dir = "{expected}"\n']
+    assert nb["metadata"]["papermill"]["parameters"]["out_dir"] == expected
+    assert nb["metadata"]["papermill"]["input_path"] == "02_initialization.ipynb"
+    assert nb["metadata"]["papermill"]["output_path"] == f"{expected}/02_initialization.ipynb"
