@@ -285,7 +285,7 @@ def per_layer_lines(frame, columns, title, ylabels=None, change=False):
         if unchanged:
             names = textwrap.fill("no change at all: " + ", ".join(unchanged), 60)
             ax.set_title(names, fontsize=8)
-        ax.set(xlabel="epoch (0 = initialization)", ylabel=ylabel)
+        ax.set(xlabel="epoch" if change else "epoch (0 = initialization)", ylabel=ylabel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.suptitle(title)
