@@ -18,6 +18,7 @@ from labs_lib.shared.files import atomic_write, read_json
 from labs_tools.pdf import notebook_title, wall_time
 
 THUMB_WIDTH = 360  # pixels
+WIDE = 2.5  # figures wider than WIDE x their height: thumbnails two columns wide, to stay legible
 PACK_PDF = "dl-labs-reports.pdf"
 esc = html.escape
 
@@ -37,7 +38,18 @@ class Entry:
     dataset: str = ""
     headline: dict = field(default_factory=dict)
     links: list = field(default_factory=list)  # [(label, href)]
-    figures: list = field(default_factory=list)  # [(caption, thumbnail href, full href)]
+    figures: list = field(default_factory=list)  # [Thumbnail]
+
+
+@dataclass
+class Thumbnail:
+    """A figure in the gallery: its caption, thumbnail and full-size PNG (hrefs), and whether it
+    spans two columns."""
+
+    caption: str
+    thumb: str
+    full: str
+    wide: bool = False
 
 
 def entry(name, title, out):
@@ -117,21 +129,29 @@ def href(path, root):
 
 
 def thumbnail(folder, figure, out):
-    """(caption, thumbnail href, PNG href) for a figure record of metrics.json, making the thumbnail
-    if needed."""
+    """The Thumbnail of a figure record of metrics.json, making the thumbnail file if needed: two
+    columns wide for a figure wider than WIDE x its height."""
     png = next((folder / f for f in figure.get("files", []) if f.endswith(".png")), None)
     if png is None or not png.exists():
         return None
-    thumb = folder / "thumbnails" / png.name
-    if not thumb.exists() or thumb.stat().st_mtime < png.stat().st_mtime:
-        from PIL import Image
+    from PIL import Image
 
+    thumb = folder / "thumbnails" / png.name
+    with Image.open(png) as image:
+        wide = image.width > WIDE * image.height
+    if not thumb.exists() or thumb.stat().st_mtime < png.stat().st_mtime:
         with Image.open(png) as image:
-            image.thumbnail((THUMB_WIDTH, THUMB_WIDTH * 3))
+            image.thumbnail((thumb_width(wide), THUMB_WIDTH * 3))
             buffer = io.BytesIO()
             image.save(buffer, format="PNG", optimize=True)
         atomic_write(thumb, buffer.getvalue())
-    return (figure.get("caption") or figure.get("name", ""), href(thumb, out), href(png, out))
+    caption = figure.get("caption") or figure.get("name", "")
+    return Thumbnail(caption, href(thumb, out), href(png, out), wide)
+
+
+def thumb_width(wide):
+    """Pixels: one column, or two columns and the gap between them (1em, about 16 px)."""
+    return 2 * THUMB_WIDTH + 16 if wide else THUMB_WIDTH
 
 
 def entries(notebooks, out):
@@ -154,9 +174,9 @@ STYLE = (
     ".ok{background:#d8f3dc;color:#1b5e20}.failed,.timeout{background:#ffe0e0;color:#b00020}"
     ".notrun{background:#eee;color:#555}\n"
     ".figs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;width:%dpx}"
-    "figure img{width:100%%;border:1px solid #ddd}\n"
+    "figure.wide{width:calc(%dpx + 1em)}figure img{width:100%%;border:1px solid #ddd}\n"
     "figcaption{font-size:.8em;color:#555}.links a{margin-right:1em}.facts{color:#555}"
-) % THUMB_WIDTH
+) % (THUMB_WIDTH, 2 * THUMB_WIDTH)
 
 
 def render_html(items, out):
@@ -231,10 +251,12 @@ def facts_line(e):
 
 def figures_html(e):
     """The entry's figure thumbnails, each linking to the full figure."""
+    wide = ' class="wide"'
     return "".join(
-        f'<figure><a href="{full}"><img src="{thumb}" alt="{esc(caption)}" loading="lazy"></a>'
-        f"<figcaption>{esc(caption)}</figcaption></figure>"
-        for caption, thumb, full in e.figures
+        f'<figure{wide if f.wide else ""}><a href="{f.full}">'
+        f'<img src="{f.thumb}" alt="{esc(f.caption)}" loading="lazy"></a>'
+        f"<figcaption>{esc(f.caption)}</figcaption></figure>"
+        for f in e.figures
     )
 
 
@@ -272,7 +294,7 @@ def render_markdown(items, out):
         ]
         if e.links:
             lines += [" · ".join(f"[{label}]({h})" for label, h in e.links), ""]
-        lines += [f"[![{cell(caption)}]({thumb})]({full})" for caption, thumb, full in e.figures]
+        lines += [f"[![{cell(f.caption)}]({f.thumb})]({f.full})" for f in e.figures]
     return "\n".join(lines) + "\n"
 
 

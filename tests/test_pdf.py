@@ -386,11 +386,12 @@ def test_gallery_lists_every_notebook_with_status_profile_headline_and_thumbnail
     assert (
         ok.headline == {"best accuracy": "α-net 97.31%"} and "best accuracy: α-net 97.31%" in page
     )
-    caption, thumb, full = ok.figures[0]
-    assert caption == "Loss against α, one line" and thumb.endswith("thumbnails/curve.png")
+    figure = ok.figures[0]
+    assert figure.caption == "Loss against α, one line"
+    assert figure.thumb.endswith("thumbnails/curve.png") and not figure.wide
     from PIL import Image
 
-    with Image.open(pack["out"] / thumb) as image:
+    with Image.open(pack["out"] / figure.thumb) as image:
         assert image.width <= gallery.THUMB_WIDTH
     assert broken.status == "failed" and "deliberate failure in 92_broken" in broken.message
     assert ("failed run's notebook", "92_broken.failed/92_broken.ipynb") in broken.links
@@ -472,3 +473,23 @@ def test_the_gallery_names_the_effects_a_run_did_not_demonstrate(tmp_path):
     }
     gallery.add_results(entry, metrics, folder, tmp_path)
     assert entry.headline == {"best": "none", "not demonstrated in this run": "overfitting"}
+
+
+@pytest.mark.parametrize("size, wide", [((6, 4), False), ((14, 2.8), True)])
+def test_gallery_thumbnails_of_wide_strips_span_two_columns_and_stay_legible(tmp_path, size, wide):
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    folder = tmp_path / "nb"
+    (folder / "figures").mkdir(parents=True)
+    fig, ax = plt.subplots(figsize=size)
+    ax.plot([0, 1], [0, 1])
+    fig.savefig(folder / "figures" / "f.png", dpi=100)
+    plt.close(fig)
+    figure = gallery.thumbnail(folder, {"files": ["figures/f.png"], "caption": "c"}, tmp_path)
+    assert figure.wide == wide
+    with Image.open(tmp_path / figure.thumb) as image:
+        assert image.width == gallery.thumb_width(wide)
+        assert image.height >= 140  # a 5:1 strip at one column would be 72 px high
+    html = gallery.figures_html(gallery.Entry("nb", "t", figures=[figure]))
+    assert ('class="wide"' in html) == wide
