@@ -189,3 +189,83 @@ def print_summary(label, losses, norms, hit, seconds):
         f"{converged} ({seconds:.1f} s)",
         flush=True,
     )
+
+
+# ------------------------------------------------ each net's loss, side by side (notebook 06)
+
+
+def fit_each(model, optimizer, x, y, *, epochs, loss="mse", chunk=1000, done=None, label="nets"):
+    """Full-batch training of a models.side_by_side model, every net's loss recorded every epoch.
+
+    Each step descends the sum of the nets' losses (each net gets its own gradient). done(losses)
+    (epochs so far x nets) -> True stops at the end of a chunk. Returns (losses: epochs x nets,
+    seconds of training).
+    """
+    run = _each_trainer(model, optimizer, np.asarray(x), np.asarray(y), keras.losses.get(loss))
+    parts, start = [], time.perf_counter()
+    while sum(len(p) for p in parts) < epochs:
+        parts.append(run(min(chunk, epochs - sum(len(p) for p in parts))))
+        losses = np.concatenate(parts)
+        if (done and done(losses)) or not np.all(np.isfinite(losses[-1])):
+            break
+    seconds = time.perf_counter() - start
+    print(f"{label}: {len(losses)} epochs, {losses.shape[1]} nets ({seconds:.1f} s)", flush=True)
+    return losses, seconds
+
+
+def _each_trainer(model, optimizer, x, y, fn):
+    """run(n): n full-batch steps in one compiled call -> (n x nets) array of each net's loss."""
+    optimizer.build(model.trainable_variables)
+
+    def each(y_true, predictions):
+        return keras.ops.stack([keras.ops.mean(fn(y_true, p)) for p in predictions])
+
+    if keras.backend.backend() == "jax":
+        return _each_jax(model, optimizer, x, y, each)
+    import tensorflow as tf
+
+    x, y, variables = tf.constant(x), tf.constant(y), model.trainable_variables
+
+    @tf.function
+    def run(n):
+        out = tf.TensorArray(x.dtype, size=n)
+        for i in tf.range(n):
+            with tf.GradientTape() as tape:
+                values = each(y, model(x, training=True))
+                total = tf.reduce_sum(values)
+            optimizer.apply(tape.gradient(total, variables), variables)
+            out = out.write(i, values)
+        return out.stack()
+
+    return lambda n: run(tf.constant(int(n))).numpy()
+
+
+def _each_jax(model, optimizer, x, y, each):
+    """_each_trainer under JAX: a lax.scan over the steps."""
+    import jax
+
+    def total(trainable, non_trainable):
+        outputs, non_trainable = model.stateless_call(trainable, non_trainable, x, training=True)
+        values = each(y, outputs)
+        return values.sum(), (values, non_trainable)
+
+    def step(state, _):
+        trainable, non_trainable, opt_vars = state
+        (_, (values, non_trainable)), grads = jax.value_and_grad(total, has_aux=True)(
+            trainable, non_trainable
+        )
+        trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
+        return (trainable, non_trainable, opt_vars), values
+
+    scan = jax.jit(lambda state, n: jax.lax.scan(step, state, None, length=n), static_argnums=1)
+    groups = (model.trainable_variables, model.non_trainable_variables, optimizer.variables)
+
+    def call(n):
+        state = tuple([v.value for v in group] for group in groups)
+        state, values = scan(state, int(n))
+        for group, new in zip(groups, state):
+            for variable, value in zip(group, new):
+                variable.assign(value)
+        return np.asarray(values)
+
+    return call

@@ -285,3 +285,26 @@ def cnn_for_budget(
             if best is None or key < best[0]:
                 best = (key, (conv, dense))
     return best[1]
+
+
+# ------------------------------------------- one trunk, dense heads of one budget (notebook 06)
+
+
+def dense_head_for_budget(n_dense, budget, conv_filters, input_shape=(28, 28, 1), n_classes=10):
+    """Hidden Dense widths of a `cnn` with the convolutional trunk `conv_filters` and `n_dense`
+    Dense layers (the last one is the logits) whose parameter count is closest to `budget`: only the
+    dense head varies. The first hidden layer (fed by the large flattened trunk) gets its own width,
+    the others one shared width (ties: the widest narrowest layer)."""
+    if n_dense < 1:
+        raise ValueError(f"n_dense must be at least 1 (the logits layer), got {n_dense!r}")
+    trunk = cnn_param_count(conv_filters, [], input_shape, n_classes=0)
+    flat = cnn_param_count(conv_filters, [], input_shape, n_classes=1) - trunk - 1
+    if n_dense == 1:
+        return []
+    best = None
+    for first in range(1, 257):
+        for rest in range(1, 257) if n_dense > 2 else [0]:
+            widths = [first] + [rest] * (n_dense - 2)
+            miss = abs(trunk + dense_param_count(widths, flat, n_classes) - budget)
+            best = min(best or (miss, 0, widths), (miss, -min(widths), widths))
+    return best[2]

@@ -128,8 +128,12 @@ def activation_histograms(activations, title, bins=50):
     )
 
 
-def weight_histograms(weights, title, bins=50):
-    """Rows = configurations, columns = layers: each layer's weights, with their mean and std."""
+def weight_histograms(weights, title, bins="auto"):
+    """Rows = configurations, columns = layers: each layer's weights, with their mean and std.
+
+    bins "auto" (numpy's rule) picks each panel's bins from its number of weights: a 7 x 5 layer
+    gets a handful, a 784 x 20 one a hundred or so.
+    """
     return histogram_grid(weights, title, "weight value", bins)
 
 
@@ -396,13 +400,14 @@ def accuracy_heatmaps(
     panels="network",
     value="test_accuracy",
 ):
-    """A heat map per `panels` value: `value` (a fraction, annotated in %) by `rows` x `columns`."""
+    """A heat map per `panels` value: `value` (a fraction, annotated in %) by `rows` x `columns`;
+    with a `value`_sd column (over seeds) each cell also shows "+- sd"."""
     groups = list(dict.fromkeys(table[panels]))
     fig, axes = plt.subplots(1, len(groups), figsize=(5.6 * len(groups), 3.4), squeeze=False)
     for ax, group in zip(axes[0], groups):
-        grid = table[table[panels] == group].pivot_table(
-            index=rows, columns=list(columns), values=value
-        )
+        part = table[table[panels] == group]
+        grid = part.pivot_table(index=rows, columns=list(columns), values=value)
+        annot = percent_annotations(part, grid, rows, columns, value)
         grid.columns = [
             "\n".join(
                 f"{c.replace('_', ' ')} {v:g}"
@@ -412,8 +417,8 @@ def accuracy_heatmaps(
         ]
         sns.heatmap(
             grid * 100,
-            annot=True,
-            fmt=".1f",
+            annot=annot.to_numpy(),
+            fmt="",
             cmap="viridis",
             vmin=table[value].min() * 100,
             vmax=table[value].max() * 100,
@@ -429,29 +434,24 @@ def accuracy_heatmaps(
 
 
 def validation_checks(checks, stops, title):
-    """Validation loss at each early-stopping check against step, one line per run; x: a stop.
+    """Validation loss at each early-stopping check against step, a colour per run; x: a stop.
 
-    checks: {run: DataFrame(step, val_loss)}; stops: {run: step it stopped at, or None}.
+    checks: {run: DataFrame(step, val_loss), or a list of them (one per seed)}; stops: {run: step
+    it stopped at or None, or a list of them}. The legend says how many seeds each rule stopped.
     """
     palette = colors(list(checks))
     fig, ax = plt.subplots(figsize=(8, 4))
-    for name, frame in checks.items():
-        ax.plot(
-            frame.step,
-            frame.val_loss,
-            color=palette[name],
-            label=name + ("" if stops[name] else " (ran to the end)"),
-        )
-        if stops[name]:
-            ax.plot(
-                [stops[name]],
-                frame.val_loss.iloc[-1:],
-                "x",
-                color=palette[name],
-                markersize=10,
-                mew=2,
-            )
-    if needs_log(np.concatenate([f.val_loss.to_numpy() for f in checks.values()])):
+    for name, frames in checks.items():
+        frames, at = seed_runs(frames), seed_runs(stops[name])
+        stopped = sum(s is not None for s in at)
+        label = f"{name} (stopped {stopped} of {len(at)})" if len(at) > 1 else name
+        for i, (frame, step) in enumerate(zip(frames, at)):
+            style = dict(color=palette[name], alpha=1 if len(at) == 1 else 0.6)
+            ax.plot(frame.step, frame.val_loss, label=None if i else label, **style)
+            if step is not None:
+                ax.plot([step], frame.val_loss.iloc[-1:], "x", markersize=10, mew=2, **style)
+    values = [f.val_loss.to_numpy() for fs in checks.values() for f in seed_runs(fs)]
+    if needs_log(np.concatenate(values)):
         ax.set_yscale("log")
     ax.set(title=title, xlabel="training step", ylabel="validation cross-entropy")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
@@ -486,17 +486,22 @@ def fit_losses(histories, groups, title, marks=None):
 def fit_predictions(targets, predictions, title):
     """One panel per target {name: (x, y)}: the target in black, each prediction in colour.
 
-    predictions: {(target name, run label): predicted y}.
+    predictions: {(target name, run label): predicted y, or a list of them (one per seed: median
+    line, min-max band)}. The legend sits outside the panel, clear of the data.
     """
-    fig, axes = plt.subplots(1, len(targets), figsize=(6 * len(targets), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(targets), figsize=(7.5 * len(targets), 4), squeeze=False)
     for ax, (name, (x, y)) in zip(axes[0], targets.items()):
         ax.plot(x[:, 0], y[:, 0], color="black", linewidth=2.5, label="target")
         runs = {label: p for (fn, label), p in predictions.items() if fn == name}
         palette = colors(list(runs))
         for label, p in runs.items():
-            ax.plot(x[:, 0], np.ravel(p), color=palette[label], linewidth=1.3, label=label)
+            seeds = np.stack([np.ravel(q) for q in p]) if isinstance(p, list) else np.ravel(p)[None]
+            ax.plot(x[:, 0], np.median(seeds, axis=0), color=palette[label], lw=1.3, label=label)
+            if len(seeds) > 1:
+                low, high = seeds.min(axis=0), seeds.max(axis=0)
+                ax.fill_between(x[:, 0], low, high, color=palette[label], alpha=0.2, lw=0)
         ax.set(title=name, xlabel="x", ylabel="y")
-        ax.legend(fontsize=9)
+        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -578,50 +583,61 @@ def loss_vs_minimal_ratio(table, title):
     return fig
 
 
-def metrics_against(table, x, title, xlabel, extra=(), logx=True):
-    """Final train (solid) and test (dashed) loss and accuracy against `x` (e.g. parameter count).
+def metrics_against(table, x, title, xlabel, extra=(), logx=True, held_out="test"):
+    """Train (solid) and held-out (dashed) loss and accuracy against `x` (e.g. parameter count).
 
-    One point per row of `table` (columns train_loss, test_loss, train_accuracy, test_accuracy);
-    `extra` adds one panel per (column, ylabel) pair, log axis when the values span decades.
+    One point per row of `table` (columns train_loss, <held_out>_loss, train_accuracy,
+    <held_out>_accuracy; with the <column>_sd columns of stats.over_seeds, sd error bars); `extra`
+    adds one panel per (column, ylabel) pair, log axis when the values span decades. Two panels a
+    row up to four panels, three beyond, so that the figure stays legible as a thumbnail.
     """
     panels = [("loss", "cross-entropy loss"), ("accuracy", "accuracy")] + list(extra)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    ncols = 2 if len(panels) <= 4 else 3
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.7 * nrows), squeeze=False)
     table = table.sort_values(x)
-    for ax, (column, ylabel) in zip(axes[0], panels):
+    parts = {"train": ("-o", "tab:blue"), held_out: ("--s", "tab:orange")}
+    for ax, (column, ylabel) in zip(axes.flat, panels):
         if column in ("loss", "accuracy"):
-            ax.plot(table[x], table[f"train_{column}"], "-o", color="tab:blue", label="train")
-            ax.plot(table[x], table[f"test_{column}"], "--s", color="tab:orange", label="test")
+            shown = [f"{part}_{column}" for part in parts]
+            for (part, (style, color)), name in zip(parts.items(), shown):
+                error_line(ax, table, x, name, style, color, label=part)
             ax.legend(fontsize=9)
         else:
-            ax.plot(table[x], table[column], "-o", color="tab:green")
-        if column != "accuracy" and needs_log(
-            table[[c for c in table.columns if c.endswith(column)]].to_numpy()
-        ):
+            shown = [column]
+            error_line(ax, table, x, column, "-o", "tab:green")
+        if column != "accuracy" and needs_log(table[shown].to_numpy()):
             ax.set_yscale("log")
         ax.set(xlabel=xlabel, ylabel=ylabel)
         if logx:
             ax.set_xscale("log")
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
+def error_line(ax, table, x, column, style, color, label=None):
+    """`column` against `x` as a line with sd error bars when the table has `column`_sd."""
+    sd = table[f"{column}_sd"].to_numpy(dtype=float) if f"{column}_sd" in table else None
+    xs, ys = table[x].to_numpy(dtype=float), table[column].to_numpy(dtype=float)
+    ax.errorbar(xs, ys, yerr=sd, fmt=style, color=color, capsize=3, label=label)
+
+
 def interpolation_curves(curves, title):
     """One row per pair: loss (log axis) and accuracy against alpha, train solid, test dashed.
 
-    curves: {name: (DataFrame from diagnostics.interpolation_curve, (label at 0, label at 1))}; grey
-    lines mark the two trained models.
+    curves: {name: (curve or [curve per seed], (label at 0, label at 1))}, a curve being a
+    DataFrame from diagnostics.interpolation_curve; over seeds, the mean line and the min-max band.
+    Grey lines mark the two trained models.
     """
     fig, axes = plt.subplots(len(curves), 2, figsize=(11, 3.6 * len(curves)), squeeze=False)
     for row, (name, (curve, ends)) in zip(axes, curves.items()):
         for ax, metric in zip(row, ("loss", "accuracy")):
-            ax.plot(curve.alpha, curve[f"train_{metric}"], color="tab:blue", label="train")
-            ax.plot(
-                curve.alpha,
-                curve[f"test_{metric}"],
-                color="tab:orange",
-                linestyle="--",
-                label="test",
+            mean_band(ax, curve, f"train_{metric}", "tab:blue", x="alpha", label="train")
+            mean_band(
+                ax, curve, f"test_{metric}", "tab:orange", x="alpha", linestyle="--", label="test"
             )
             for alpha, label, style in zip((0, 1), ends, (":", "-.")):
                 ax.axvline(
@@ -810,3 +826,157 @@ def chance_line(fig, level=float(np.log(10)), label="ln 10 (uniform guess)", min
             ax.set_ylim(centre - min_span / 2, centre + min_span / 2)
         ax.legend(fontsize=8)
     return fig
+
+
+# ---------------------------------------------------------------- 08 generalization
+
+
+def held_out_bands(runs, title, held_out="test"):
+    """Loss (log axis) and accuracy against epoch of runs over seeds: a colour per run, the mean
+    over seeds as a line and the min-max as a band; train solid, `held_out` dashed (columns
+    <held_out>_loss and <held_out>_accuracy). runs: {name: [history per seed]}."""
+    palette = colors(list(runs))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for name, h in runs.items():
+            mean_band(ax, h, metric, palette[name], label=f"{name} (train)")
+            mean_band(
+                ax,
+                h,
+                f"{held_out}_{metric}",
+                palette[name],
+                linestyle="--",
+                label=f"{name} ({held_out})",
+            )
+        ax.set(xlabel="epoch", ylabel="cross-entropy loss" if metric == "loss" else "accuracy")
+    axes[0].set_yscale("log")
+    axes[1].set_ylim(0, 1.02)
+    axes[1].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- 07 optimization
+
+
+def pca_paths(panels, finals, title, explained=None):
+    """One panel per {panel title: {run: (records x 2) projection}}: each run's path in the PCA
+    plane (a colour per run, start a square, end a star); finals {run: final accuracy} go in the
+    legend (one label per run, so labels never overlap the paths or each other)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5), squeeze=False)
+    for ax, (panel, runs) in zip(axes[0], panels.items()):
+        palette = colors(list(runs))
+        for run, points in runs.items():
+            style = {"color": palette[run]}
+            ax.plot(
+                points[:, 0],
+                points[:, 1],
+                "-o",
+                markersize=2.5,
+                linewidth=1,
+                **style,
+                label=f"{run}: {finals[run]:.3f}",
+            )
+            ax.plot(*points[0], "s", markersize=6, **style)
+            ax.plot(*points[-1], "*", markersize=11, **style)
+        ratio = (explained or {}).get(panel)
+        ax.set(
+            title=panel,
+            xlabel="PC 1" + (f" ({ratio[0]:.0%} of variance)" if ratio is not None else ""),
+            ylabel="PC 2" + (f" ({ratio[1]:.0%})" if ratio is not None else ""),
+        )
+    axes[0, -1].legend(
+        loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, title="final val. accuracy"
+    )
+    fig.suptitle(title + "  (square: start, star: end)")
+    fig.tight_layout()
+    return fig
+
+
+def critical_points(table, title, tol):
+    """Left: loss (log axis) against minimal ratio, critical points (column `critical`) filled,
+    the others hollow grey. Right: gradient norm against the decisive |eigenvalue| (log-log) with
+    the line ||grad|| = tol x |lambda| below which a point counts as critical."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
+    for ax, (x, y) in (
+        (left, ("minimal_ratio", "loss")),
+        (right, ("lambda_decisive", "grad_norm")),
+    ):
+        for flag, style in (
+            (False, {"facecolors": "none", "edgecolors": "tab:gray"}),
+            (True, {"color": "tab:red"}),
+        ):
+            rows = table[table.critical == flag]
+            label = "critical" if flag else "not critical (not classified)"
+            ax.scatter(rows[x], rows[y], s=22, label=f"{label}: {len(rows)}", **style)
+        ax.set_yscale("log")
+    left.set(xlabel="minimal ratio (share of positive Hessian eigenvalues)", ylabel="loss (MSE)")
+    positive = table.lambda_decisive[table.lambda_decisive > 0]
+    if len(positive):
+        span = np.array([positive.min(), positive.max()])
+        right.plot(span, tol * span, "k--", linewidth=1, label=f"||grad|| = {tol:g} x |lambda|")
+        right.set_xscale("log")
+    right.set(xlabel="decisive |eigenvalue|", ylabel="gradient norm")
+    left.legend(fontsize=8), right.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------- function fits over seeds (notebook 06)
+
+
+def seed_fit_losses(curves, thresholds, marks, title):
+    """One panel per function: each network's MSE against epoch over seeds (median line, min-max
+    band), log-log; the convergence threshold dashed; a dot per seed where it converged.
+
+    curves: {function: {network: (seeds x epochs) array}}; thresholds: {function: MSE};
+    marks: {function: {network: [converged epoch or None per seed]}}.
+    """
+    fig, axes = plt.subplots(1, len(curves), figsize=(6 * len(curves), 4.2), squeeze=False)
+    for ax, (fn, runs) in zip(axes[0], curves.items()):
+        palette = colors(list(runs))
+        for name, losses in runs.items():
+            losses = np.atleast_2d(losses)
+            epochs = np.arange(1, losses.shape[1] + 1)
+            ax.plot(epochs, np.median(losses, axis=0), color=palette[name], label=name)
+            if len(losses) > 1:
+                low, high = losses.min(axis=0), losses.max(axis=0)
+                ax.fill_between(epochs, low, high, color=palette[name], alpha=0.2, lw=0)
+            hits = [e for e in marks.get(fn, {}).get(name, []) if e is not None and e == e]
+            ax.plot(hits, [thresholds[fn]] * len(hits), "o", color=palette[name], markersize=6)
+        ax.axhline(thresholds[fn], color="black", linestyle="--", linewidth=1, label="threshold")
+        ax.set(xscale="log", yscale="log", title=fn, xlabel="epoch", ylabel="MSE")
+        ax.legend(fontsize=9, loc="lower left")  # the curves start high and fall to the right
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def loss_and_grad_norm_seeds(runs, title):
+    """Loss (top) and gradient norm (bottom) against epoch, log axes, one colour per seed:
+    runs is [history per seed] (columns epoch, loss, grad_norm)."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    palette = colors([f"seed {s + 1}" for s in range(len(runs))])
+    for s, h in enumerate(runs):
+        color = palette[f"seed {s + 1}"]
+        top.plot(h.epoch, h.loss, color=color, label=f"seed {s + 1}")
+        bottom.plot(h.epoch, h.grad_norm, color=color, linewidth=0.6, alpha=0.8)
+    top.set(ylabel="loss (MSE)", yscale="log", title=title)
+    bottom.set(xlabel="epoch", ylabel="gradient norm", yscale="log")
+    top.legend(fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------ notebook 05
+
+
+def percent_annotations(part, grid, rows, columns, value):
+    """accuracy_heatmaps' cell texts: `grid` in %, and "+- sd" below when `part` has `value`_sd."""
+    annot = (grid * 100).map("{:.1f}".format)
+    if f"{value}_sd" in part:
+        sd = part.pivot_table(index=rows, columns=list(columns), values=f"{value}_sd") * 100
+        annot = annot + "\n+- " + sd.reindex_like(grid).map("{:.1f}".format)
+    return annot

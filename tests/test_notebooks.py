@@ -331,7 +331,15 @@ def test_07_finds_near_critical_points_and_their_minimal_ratios(smoke_run):
     critical = tables["critical_points"]["rows"]
     assert len(critical) == 4 and all(0 <= r["minimal_ratio"] <= 1 for r in critical)
     assert all(r["negative"] + r["near_zero"] <= 66 for r in critical)  # 4-4 network: 66 weights
+    # critical: the gradient norm below critical_tol x the decisive |eigenvalue|, Newton refined
+    assert all(r["critical"] == (r["grad_norm"] < 1e-3 * r["lambda_decisive"]) for r in critical)
+    assert all(r["grad_norm"] <= r["grad_norm_adam"] for r in critical)
+    assert "critical_points" in metrics["effects"] and "plateau" in metrics["effects"]
     assert len(tables["pca_runs"]["rows"]) == 3
+    assert {r["seed"] for r in tables["gradient_norm_by_quarter"]["rows"]} == {0, 1}  # seeds 2
+    assert len(metrics["values"]["answer"]) == 3
+    assert metrics["values"]["f1_final_loss"]["n"] == 2  # seeds: 2
+    assert len(metrics["values"]["observations"]) == 4  # synthetic note, (a), (b), (c)
     assert {f["name"] for f in metrics["figures"]} == {
         "pca_trajectories",
         "gradient_norm",
@@ -346,26 +354,36 @@ def test_08_fits_shuffled_labels_compares_widths_and_measures_flatness(smoke_run
     labels = {r["labels"]: r for r in tables["random_labels"]["rows"]}
     assert set(labels) == {"true labels", "random labels"}
     assert labels["random labels"]["parameters"] == labels["true labels"]["parameters"]
+    assert all(r["seeds"] == 2 for r in labels.values())
+    assert len(tables["random_labels_per_seed"]["rows"]) == 2 * 2
     sizes = tables["parameters_vs_generalization"]["rows"]
     assert [r["width"] for r in sizes] == [2, 3, 4]
     assert [r["parameters"] for r in sizes] == sorted(r["parameters"] for r in sizes) and sizes[0][
         "parameters"
     ] < sizes[-1]["parameters"]
+    assert {"gap", "gap_sd", "epochs", "val_accuracy"} <= set(sizes[0])
+    assert "every width reached the criterion" in metrics["effects"]
     curves = tables["interpolation_curves"]["rows"]
     pairs = sorted({r["pair"] for r in curves})
-    assert len(pairs) == 2 and len(curves) == 2 * 7
-    alphas = [r["alpha"] for r in curves if r["pair"] == pairs[0]]
+    # 7 grid alphas plus -0.05, 0.05, 0.95, 1.05 (the minimum check); two seeds per pair
+    assert len(pairs) == 2 and len(curves) == 2 * 2 * 11
+    alphas = [r["alpha"] for r in curves if r["pair"] == pairs[0] and r["seed"] == 0]
     assert alphas[0] == -1.0 and alphas[-1] == 2.0 and 0.0 in alphas and 1.0 in alphas
     # both pairs start from the same model (small batch, low learning rate):
     # alpha 0 is the same weights
-    at_zero = [r for r in curves if r["alpha"] == 0.0]
+    at_zero = [r for r in curves if r["alpha"] == 0.0 and r["seed"] == 0]
     assert (
         at_zero[0]["train_loss"] == at_zero[1]["train_loss"]
         and at_zero[0]["test_loss"] == at_zero[1]["test_loss"]
     )
-    batch = tables["batch_size_sensitivity"]["rows"]
-    assert [r["batch_size"] for r in batch] == [10, 100] and [r["steps"] for r in batch] == [50, 5]
-    assert all(r["sensitivity"] > 0 and r["sharpness"] >= 0 for r in batch)
+    assert "the compared solutions are minima" in metrics["effects"]
+    batch = tables["batch_size_sensitivity_per_seed"]["rows"]
+    assert [r["batch_size"] for r in batch] == [10, 10, 100, 100]
+    assert [r["steps"] for r in batch] == [50, 50, 5, 5]
+    assert all(r["sensitivity"] > 0 for r in batch)
+    assert all(r["sharpness"] >= 0 for r in batch if r["reached"])
+    assert [r["seeds"] for r in tables["batch_size_sensitivity"]["rows"]] == [2, 2]
+    assert len(metrics["values"]["answer"]) >= 3
     assert {f["name"] for f in metrics["figures"]} == {
         "random_labels",
         "parameters_vs_generalization",

@@ -213,6 +213,65 @@ def data_axes(fig):
 
 
 CASES = {
+    "seed_fit_losses": (
+        lambda t: plots.seed_fit_losses(
+            {"f1": {"a": np.geomspace([1.0, 2.0], [1e-3, 1e-1], 100).T}},
+            {"f1": 1e-2},
+            {"f1": {"a": [40, None]}},
+            t,
+        ),
+        {},
+    ),
+    "held_out_bands": (
+        lambda t: plots.held_out_bands(
+            {n: list(histories((n + "0", n + "1")).values()) for n in ("A", "B")}, t, held_out="val"
+        ),
+        {},
+    ),
+    "pca_paths": (
+        lambda t: plots.pca_paths(
+            {
+                "whole model": {"start 1": np.c_[np.arange(5.0), np.arange(5.0) ** 2]},
+                "last layer": {"start 1": np.c_[np.arange(5.0), -np.arange(5.0)]},
+            },
+            {"start 1": 0.91},
+            t,
+            explained={"whole model": [0.3, 0.2], "last layer": [0.5, 0.1]},
+        ),
+        {},
+    ),
+    "critical_points": (
+        lambda t: plots.critical_points(
+            pd.DataFrame(
+                {
+                    "minimal_ratio": [0.1, 0.3, 0.5],
+                    "loss": [1e-3, 1e-2, 1e-1],
+                    "lambda_decisive": [1e-4, 2e-4, 3e-4],
+                    "grad_norm": [1e-8, 1e-3, 1e-4],
+                    "critical": [True, False, False],
+                }
+            ),
+            t,
+            tol=0.1,
+        ),
+        {},
+    ),
+    "loss_and_grad_norm_seeds": (
+        lambda t: plots.loss_and_grad_norm_seeds(
+            [
+                pd.DataFrame(
+                    {
+                        "epoch": np.arange(1, 11),
+                        "loss": np.geomspace(1, 1e-3, 10) * (s + 1),
+                        "grad_norm": np.geomspace(1e-1, 1e-4, 10),
+                    }
+                )
+                for s in range(2)
+            ],
+            t,
+        ),
+        {"no_xlabel": {0}},  # the top panel shares the bottom panel's x axis
+    ),
     "loss_grid": (lambda t: plots.loss_grid(histories(**DECADES), t), {}),
     "overlay": (
         lambda t: plots.overlay(histories(), "val_loss", t, "validation cross-entropy"),
@@ -528,7 +587,7 @@ LEGENDS = {
     "weight_change": {0: ["first epoch (initial)", "last epoch"]},
     "norms_by_depth": {0: ["sigmoid", "relu"]},
     "family_curves": {1: ["A (train)", "A (validation)", "B (train)", "B (validation)"]},
-    "validation_checks": {0: ["bn", "plain (ran to the end)"]},
+    "validation_checks": {0: ["bn", "plain"]},  # one seed: no "stopped k of n" count
     "fit_losses": {0: ["1 hidden", "2 hidden"], 1: ["1 hidden", "2 hidden"]},
     "fit_predictions": {i: ["target", "1 hidden layers", "2 hidden layers"] for i in (0, 1)},
     "pca_trajectories": {1: ["run 0", "run 1"]},
