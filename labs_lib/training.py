@@ -615,3 +615,52 @@ class EvaluateAtEpochs(keras.callbacks.Callback):
 
     def metrics(self, logits):
         return logit_metrics(self.y, logits)
+
+
+# ------------------------------------------------ early stopping side by side (notebook 05)
+
+
+class EarlyStoppingEach(keras.callbacks.Callback):
+    """EarlyStopping for every net of a models.side_by_side model: each net has its own
+    rule (Plateau) on its own validation cross-entropy, checked every `check_every` steps.
+
+    A net whose rule fires gets back the weights it had then when fit ends (the others go on
+    training); fit stops once every rule fired. After fit: `checks` {net name: DataFrame(step,
+    val_loss)}, `stopped_step` {net name: step, or None}, `step` (steps taken).
+    """
+
+    def __init__(self, nets, x_val, y_val, min_delta=1e-5, patience=100, check_every=32):
+        super().__init__()
+        self.nets, self.x_val, self.y_val = list(nets), x_val, y_val
+        self.check_every, self.step, self.saved = int(check_every), 0, {}
+        self.rules = {n.name: Plateau(min_delta, patience) for n in self.nets}
+        self.rows = {n.name: [] for n in self.nets}
+        self.stopped_step = {n.name: None for n in self.nets}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = epoch * self.params["steps"]
+
+    def on_train_batch_end(self, batch, logs=None):
+        previous, self.step = self.step, self.epoch_start + batch + 1
+        if self.step // self.check_every == previous // self.check_every:
+            return
+        outputs = predict_logits(self.model, self.x_val)
+        for net, logits in zip(self.nets, outputs):
+            if self.stopped_step[net.name] is None:
+                val_loss = cross_entropy(self.y_val, logits)
+                self.rows[net.name].append({"step": self.step, "val_loss": val_loss})
+                if self.rules[net.name].update(val_loss):
+                    self.stopped_step[net.name], self.saved[net.name] = self.step, net.get_weights()
+        self.model.stop_training = all(s is not None for s in self.stopped_step.values())
+
+    def on_train_end(self, logs=None):
+        for net in self.nets:
+            if net.name in self.saved:
+                net.set_weights(self.saved[net.name])
+
+    @property
+    def checks(self):
+        return {
+            name: pd.DataFrame(rows, columns=["step", "val_loss"])
+            for name, rows in self.rows.items()
+        }

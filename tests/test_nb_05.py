@@ -8,7 +8,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from labs_lib import diagnostics, models, plots, training
+from labs_lib import models, plots, training
 
 matplotlib.use("Agg")
 
@@ -25,7 +25,7 @@ def test_early_stopping_each_stops_every_net_on_its_own_and_restores_its_weights
     nets = [models.mlp((6,), [4], n_classes=2, seed=s, name=f"net_{s}") for s in range(2)]
     model = models.side_by_side(nets)
     training.compile_classifier(model, 0.0, optimizer="sgd", steps_per_execution=1)  # lr 0: flat
-    stopper = diagnostics.EarlyStoppingEach(nets, data.x_val, data.y_val, 1e-5, 2, 2)
+    stopper = training.EarlyStoppingEach(nets, data.x_val, data.y_val, 1e-5, 2, 2)
     training.fit_side_by_side(model, data, epochs=5, batch_size=16, callbacks=[stopper])
     # checks at steps 2, 4, 6: the first counts as a gain, the next two do not (patience 2)
     assert stopper.stopped_step == {"net_0": 6, "net_1": 6}
@@ -36,7 +36,7 @@ def test_early_stopping_each_stops_every_net_on_its_own_and_restores_its_weights
 def test_early_stopping_each_gives_a_stopped_net_back_the_weights_it_had_then():
     data = tiny_data()
     nets = [models.mlp((6,), [4], n_classes=2, seed=s, name=f"net_{s}") for s in range(2)]
-    stopper = diagnostics.EarlyStoppingEach(nets, data.x_val, data.y_val, 1e-5, 1, 1)
+    stopper = training.EarlyStoppingEach(nets, data.x_val, data.y_val, 1e-5, 1, 1)
     stopper.set_model(models.side_by_side(nets))
     stopper.set_params({"steps": 4})
     stopper.on_epoch_begin(0)

@@ -75,7 +75,7 @@ def test_08_checks_its_preconditions_over_seeds_and_answers(metrics_08):
     assert {
         "random labels fitted",
         "every width reached the criterion",
-        "the compared solutions are minima",
+        "the compared solutions are near-minima",
         "every batch size reached the target loss",
     } <= set(effects)
     tables = metrics_08["tables"]
@@ -90,3 +90,11 @@ def test_08_checks_its_preconditions_over_seeds_and_answers(metrics_08):
         isinstance(line, str) for line in metrics_08["values"]["answer"]
     )
     assert metrics_08["differs_from_full"]["seeds"] == {"value": seeds, "full": 5}
+
+
+def test_08_calls_a_model_a_near_minimum_only_at_the_target_loss(metrics_08):
+    target = metrics_08["parameters"]["flat_target_loss"]
+    rows = metrics_08["tables"]["interpolation_ends_per_seed"]["rows"]
+    assert rows and all(row["near_minimum"] == (row["train_loss"] <= target) for row in rows)
+    # cross-entropy is never negative: nothing along a line falls further than the model's loss
+    assert all(0 <= row["fall_nearby"] <= row["train_loss"] for row in rows)

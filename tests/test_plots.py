@@ -136,30 +136,6 @@ def fit_targets():
     return targets, predictions
 
 
-def pca_inputs():
-    rng = np.random.default_rng(2)
-    runs = ("run 0", "run 1")
-    panels = {
-        panel: {run: np.cumsum(rng.normal(size=(5, 2)), axis=0) for run in runs}
-        for panel in ("whole model", "first layer")
-    }
-    accuracies = {run: [float("nan"), 0.5, 0.6, 0.7, 0.8] for run in runs}
-    explained = {panel: np.array([0.6, 0.2]) for panel in panels}
-    return panels, accuracies, explained
-
-
-def grad_history():
-    epochs = np.arange(1, 31)
-    return pd.DataFrame(
-        {"epoch": epochs, "loss": np.geomspace(1, 1e-4, 30), "grad_norm": np.geomspace(5, 1e-3, 30)}
-    )
-
-
-def ratio_table(decades):
-    loss = np.geomspace(1e-5, 1.0, 8) if decades else np.linspace(0.2, 0.9, 8)
-    return pd.DataFrame({"minimal_ratio": np.linspace(0.3, 1.0, 8), "loss": loss})
-
-
 def size_table(decades=True):
     params = np.array([1e3, 1e4, 1e5, 1e6])
     train = np.geomspace(2.0, 1e-4, 4) if decades else np.linspace(0.6, 0.3, 4)
@@ -338,15 +314,6 @@ CASES = {
         {},
     ),
     "fit_predictions": (lambda t: plots.fit_predictions(*fit_targets(), t), {}),
-    "pca_trajectories": (
-        lambda t: plots.pca_trajectories(*pca_inputs()[:2], t, pca_inputs()[2]),
-        {},
-    ),
-    "loss_and_grad_norm": (
-        lambda t: plots.loss_and_grad_norm(grad_history(), t),
-        {"no_xlabel": {1}},  # the twin axis shares the x axis (and its label) of the first
-    ),
-    "loss_vs_minimal_ratio": (lambda t: plots.loss_vs_minimal_ratio(ratio_table(True), t), {}),
     "metrics_against": (
         lambda t: plots.metrics_against(size_table(), "parameters", t, "parameters", extra=EXTRA),
         {},
@@ -533,12 +500,6 @@ SCALES = {
         [(LIN, LOG)],
     ),
     "fit_losses": (lambda: draw("fit_losses"), [(LOG, LOG)] * 2),
-    "loss_and_grad_norm": (lambda: draw("loss_and_grad_norm"), [(LIN, LOG)] * 2),
-    "loss_vs_minimal_ratio over decades": (lambda: draw("loss_vs_minimal_ratio"), [(LIN, LOG)]),
-    "loss_vs_minimal_ratio within a decade": (
-        lambda: plots.loss_vs_minimal_ratio(ratio_table(False), TITLE),
-        [(LIN, LIN)],
-    ),
     "metrics_against, log x, losses over decades": (
         lambda: draw("metrics_against"),
         [(LOG, LOG), (LOG, LIN), (LOG, LOG)],
@@ -590,8 +551,6 @@ LEGENDS = {
     "validation_checks": {0: ["bn", "plain"]},  # one seed: no "stopped k of n" count
     "fit_losses": {0: ["1 hidden", "2 hidden"], 1: ["1 hidden", "2 hidden"]},
     "fit_predictions": {i: ["target", "1 hidden layers", "2 hidden layers"] for i in (0, 1)},
-    "pca_trajectories": {1: ["run 0", "run 1"]},
-    "loss_and_grad_norm": {0: ["loss (MSE)", "gradient norm"]},
     "metrics_against": {0: ["train", "test"], 1: ["train", "test"]},
     "interpolation_curves": {
         i: ["train", "test", f"alpha 0: {a}", f"alpha 1: {b}"]
@@ -772,26 +731,6 @@ def test_fit_predictions_draw_the_target_and_each_prediction_per_function():
     np.testing.assert_allclose(target.get_ydata(), targets["f2"][1][:, 0])
     assert target.get_color() == "black"
     np.testing.assert_allclose(panels[1].lines[2].get_ydata(), predictions["f2", "2 hidden layers"])
-
-
-def test_pca_trajectories_label_the_explained_variance_and_annotate_accuracies():
-    panels, accuracies, explained = pca_inputs()
-    drawn = data_axes(plots.pca_trajectories(panels, accuracies, TITLE, explained))
-    assert [ax.get_title() for ax in drawn] == ["whole model", "first layer"]
-    assert drawn[0].get_xlabel() == "PC 1 (60% of variance)"
-    assert drawn[0].get_ylabel() == "PC 2 (20%)"
-    # two runs of five points, the first point of each has no accuracy yet
-    assert sorted(t.get_text() for t in drawn[0].texts) == sorted(
-        ["0.50", "0.60", "0.70", "0.80"] * 2
-    )
-    bare = data_axes(plots.pca_trajectories(panels, accuracies, TITLE))
-    assert (bare[0].get_xlabel(), bare[0].get_ylabel()) == ("PC 1", "PC 2")
-
-
-def test_loss_and_grad_norm_label_both_y_axes():
-    loss, grad = data_axes(draw("loss_and_grad_norm"))
-    assert loss.get_ylabel() == "loss (MSE)" and grad.get_ylabel() == "gradient norm"
-    np.testing.assert_allclose(grad.lines[0].get_ydata(), grad_history().grad_norm)
 
 
 def test_metrics_against_sorts_by_x_and_adds_a_panel_per_extra_column():
