@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from scipy import stats as sps
 
 from labs_lib import stats
 
@@ -169,3 +170,19 @@ def test_over_seeds_gives_the_mean_and_sample_sd_per_configuration():
     assert list(table.x) == [2.0, 2.0] and table.x_sd[0] == pytest.approx(math.sqrt(2))
     assert stats.shown_with_spread(table, ["x"], "{:.2f}").x[0] == "2.00 +- 1.41"
     assert stats.spread(0.5, math.nan) == "0.5"
+
+
+def test_rank_correlation_p_is_exact_for_few_points():
+    # 4 points in the same order: 2 of the 24 pairings reach |rho| = 1, so p = 1/12, not 0
+    assert stats.rank_correlation([1, 2, 3, 4], [10, 20, 30, 40])["p"] == pytest.approx(1 / 12)
+    x, y = [0.1, 0.5, 0.2, 0.9, 0.7, 0.3], [1, 3, 2, 6, 4, 5]
+    reference = sps.permutation_test(
+        (y,), lambda yy: sps.spearmanr(x, yy).statistic, permutation_type="pairings"
+    ).pvalue
+    assert stats.rank_correlation(x, y)["p"] == pytest.approx(reference)
+
+
+def test_rank_correlation_p_is_never_zero():
+    assert stats.rank_correlation(range(12), range(12))["p"] == pytest.approx(
+        2 / math.factorial(12)
+    )
