@@ -7,6 +7,7 @@ reports did.
 - `training.fit_side_by_side`: one compile and fit per net (when every callback is an
   EvaluateAtEpochs; other callbacks, such as 07's weight trajectories, keep the side-by-side fit);
 - `training.predict_logits`: `model.predict`;
+- `training.build_before_fit`: nothing (Keras makes the variables in a first trace, then retraces);
 - `loops.trainer` (objective "loss"): one `model.fit` epoch per full-batch step, a Python round trip
   each.
 Results are not those of the normal runs. bench_plain.py makes each notebook's kernel call
@@ -35,7 +36,12 @@ def install(patch=setattr):
     patch(training, "fit", fit)
     patch(training, "fit_side_by_side", fit_side_by_side)
     patch(training, "predict_logits", predict_logits)
+    patch(training, "build_before_fit", build_before_fit)
     patch(loops, "trainer", trainer)
+
+
+def build_before_fit(model, x, y):
+    """Keras's default: no pre-build, the variables are created during the first trace."""
 
 
 def compile_classifier(model, lr=1e-3, steps_per_execution=None, **options):

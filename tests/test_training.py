@@ -40,6 +40,23 @@ def test_same_seed_gives_identical_metrics_and_weights(tiny):
         np.testing.assert_array_equal(wa, wb)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="a TensorFlow trace count")
+def test_fit_traces_the_training_step_once_and_trains_as_a_keras_build_would(tiny, monkeypatch):
+    net_a, a = train(tiny, 3)  # training.fit builds the optimizer and metrics first
+    monkeypatch.setattr(training, "build_before_fit", lambda *args: None)  # Keras's default
+    net_b, b = train(tiny, 3)
+    pd.testing.assert_frame_equal(a.drop(columns="seconds"), b.drop(columns="seconds"))
+    for wa, wb in zip(net_a.get_weights(), net_b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    monkeypatch.undo()
+    training.set_seed(3)
+    net = training.compile_classifier(models.mlp(tiny.x_train.shape[1:], (16,), seed=3))
+    traces, step = [], net.train_step
+    net.train_step = lambda batch: traces.append(1) or step(batch)
+    training.fit(net, tiny, epochs=2, batch_size=64, label="t")
+    assert len(traces) == 1, f"the training step was traced {len(traces)} times, expected once"
+
+
 def test_different_seed_gives_different_metrics(tiny):
     _, a = train(tiny, 1)
     _, b = train(tiny, 2)
