@@ -552,6 +552,7 @@ def run(jobs, opts, stream=None):
     Path(opts.out).mkdir(parents=True, exist_ok=True)
     progress, stop = Progress(len(jobs), stream or sys.stdout), threading.Event()
     results, todo = skip_or_queue(jobs, opts, progress)
+    todo = longest_first(todo, opts)
     warm = WarmStarts(todo, opts)
 
     def one(job):
@@ -594,6 +595,27 @@ def skip_or_queue(jobs, opts, progress):
         else:
             todo.append(job)
     return results, todo
+
+
+def previous_seconds(job, opts):
+    """How long `job` took in the last complete run in opts.out with the same profile and backend
+    (from its run.json), or None."""
+    try:
+        record = json.loads((Path(opts.out) / job.name / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    same = record.get("profile") == opts.profile and record.get("backend") == opts.backend
+    ok = record.get("status") == "ok" and isinstance(record.get("seconds"), (int, float))
+    return float(record["seconds"]) if same and ok else None
+
+
+def longest_first(todo, opts):
+    """With --jobs over 1: the jobs in decreasing order of their last run's seconds, so that a long
+    notebook does not start last and run alone; jobs never timed go first, in their own order."""
+    if opts.jobs <= 1:
+        return list(todo)
+    seconds = {job.name: previous_seconds(job, opts) for job in todo}
+    return sorted(todo, key=lambda job: -(seconds[job.name] or float("inf")))
 
 
 def run_in_pool(pool, one, todo, stop, results):

@@ -1100,3 +1100,17 @@ def test_publishing_rewrites_the_staging_path_in_the_executed_notebook(tmp_path,
     assert nb["metadata"]["papermill"]["parameters"]["out_dir"] == expected
     assert nb["metadata"]["papermill"]["input_path"] == "02_initialization.ipynb"
     assert nb["metadata"]["papermill"]["output_path"] == f"{expected}/02_initialization.ipynb"
+
+
+def test_with_several_jobs_the_longest_last_run_goes_first_and_untimed_ones_before_it(tmp_path):
+    jobs = [runner.Job(n, tmp_path / f"{n}.ipynb", {}) for n in ("01_a", "02_b", "03_c", "04_d")]
+    times = {"01_a": (30.0, "quick"), "02_b": (90.0, "quick"), "04_d": (900.0, "full")}
+    for name, (seconds, profile) in times.items():
+        record = {"status": "ok", "profile": profile, "backend": "tensorflow", "seconds": seconds}
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(json.dumps(record))
+    opts = runner.RunOptions(profile="quick", backend="tensorflow", out=tmp_path, jobs=2)
+    # 03 and 04 have no quick time (04's is of the full profile): they go first, in their order
+    assert [j.name for j in runner.longest_first(jobs, opts)] == ["03_c", "04_d", "02_b", "01_a"]
+    opts.jobs = 1
+    assert runner.longest_first(jobs, opts) == jobs
