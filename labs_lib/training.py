@@ -260,8 +260,8 @@ def build_before_fit(model, x, y):
     """Create the optimizer's and metrics' variables before the first `model.fit` (TensorFlow).
 
     Keras creates them while TensorFlow traces the training step, and a trace that creates variables
-    is traced again: building them first saves that second trace (a third of the first epoch of a
-    side-by-side model). Nothing else changes: the variables start at zero either way.
+    is traced again: building them first saves that second trace (about half of the first epoch of
+    a side-by-side model). Nothing else changes: the variables start at zero either way.
     """
     build = getattr(model, "_symbolic_build", None)  # Keras's own pre-build; private, so guarded
     if keras.backend.backend() != "tensorflow" or build is None or model.optimizer.built:

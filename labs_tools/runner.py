@@ -247,13 +247,17 @@ def fingerprint(job, backend):
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def last_run(job, opts):
+    """The run.json of `job`'s last published run in opts.out, or None."""
+    try:
+        return json.loads((Path(opts.out) / job.name / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def up_to_date(job, opts):
     """True when out/<name>/ holds a complete run made from the same inputs."""
-    folder = Path(opts.out) / job.name
-    try:
-        record = json.loads((folder / "run.json").read_text())
-    except (OSError, ValueError):
-        return False
+    folder, record = Path(opts.out) / job.name, last_run(job, opts) or {}
     return (
         record.get("status") == "ok"
         and record.get("fingerprint") == fingerprint(job, opts.backend)
@@ -600,10 +604,7 @@ def skip_or_queue(jobs, opts, progress):
 def previous_seconds(job, opts):
     """How long `job` took in the last complete run in opts.out with the same profile and backend
     (from its run.json), or None."""
-    try:
-        record = json.loads((Path(opts.out) / job.name / "run.json").read_text())
-    except (OSError, ValueError):
-        return None
+    record = last_run(job, opts) or {}
     same = record.get("profile") == opts.profile and record.get("backend") == opts.backend
     ok = record.get("status") == "ok" and isinstance(record.get("seconds"), (int, float))
     return float(record["seconds"]) if same and ok else None
@@ -614,8 +615,12 @@ def longest_first(todo, opts):
     notebook does not start last and run alone; jobs never timed go first, in their own order."""
     if opts.jobs <= 1:
         return list(todo)
-    seconds = {job.name: previous_seconds(job, opts) for job in todo}
-    return sorted(todo, key=lambda job: -(seconds[job.name] or float("inf")))
+
+    def longest(job):  # sorted calls it once per job
+        seconds = previous_seconds(job, opts)
+        return -float("inf") if seconds is None else -seconds
+
+    return sorted(todo, key=longest)
 
 
 def run_in_pool(pool, one, todo, stop, results):
