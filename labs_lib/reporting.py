@@ -16,6 +16,7 @@ from labs_lib import PROJECT_ROOT, __version__
 from labs_lib.shared.files import atomic_write, to_json
 from labs_lib.shared.latex import register_latex_tables
 
+REFERENCES_CAPTION = "This run against the references (notebooks/references.yaml)"
 FIGURE_FORMATS = ("png", "pdf")  # PNG for screens and the gallery, PDF (vector) for print
 
 
@@ -227,9 +228,30 @@ class Report:
         """Record named values (numbers quoted in the text, per-run details) in metrics.json."""
         self.values.update(values)
 
-    def save(self):
-        """Write metrics.json (tables, values, figures and the run's context) atomically."""
-        metrics = {
+    def compare_with_references(self, path=None):
+        """Show this run's numbers beside notebooks/references.yaml's (a table and one observation
+        each), record the checks' results; returns them (labs_lib.references.Result)."""
+        from IPython.display import display
+
+        from labs_lib import references
+
+        metrics = self.metrics()
+        results = references.check(metrics, path=path)
+        self.values["references"] = {
+            "summary": references.summary(results),
+            "checks": [r.as_dict() for r in results],
+        }
+        if not references.shown(results):
+            show_markdown(f"No reference applies to the `{metrics['profile']}` profile.")
+            return results
+        display(self.table("references", references.table(results, metrics), REFERENCES_CAPTION))
+        notes = references.observations(results, metrics)
+        show_markdown(f"Checks: {references.summary(results)}.\n\n" + "\n".join(notes))
+        return results
+
+    def metrics(self):
+        """The run so far as metrics.json holds it: tables, values, figures and the context."""
+        return {
             "notebook": self.notebook,
             "profile": self.params.get("profile", "custom"),
             "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
@@ -250,7 +272,10 @@ class Report:
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "wall_seconds": round(time.time() - self.started, 2),
         }
-        return atomic_write(self.out_dir / "metrics.json", to_json(metrics))
+
+    def save(self):
+        """Write metrics.json (tables, values, figures and the run's context) atomically."""
+        return atomic_write(self.out_dir / "metrics.json", to_json(self.metrics()))
 
 
 def show_markdown(text):
