@@ -45,6 +45,7 @@ class Reference:
     if_outside: str = ""
     measured: dict = field(default_factory=dict)
     short_source: str = ""
+    centred: bool = False  # given as {value, within}: shown as "value +- within"
 
     @property
     def name(self):
@@ -57,8 +58,8 @@ class Reference:
             return f"<= {self.high:.4g}"
         if math.isinf(self.high):
             return f">= {self.low:.4g}"
-        mid, half = (self.low + self.high) / 2, (self.high - self.low) / 2
-        if half and half < 0.01 * abs(mid):
+        if self.centred:
+            mid, half = (self.low + self.high) / 2, (self.high - self.low) / 2
             return f"{mid:.6g} +- {half:.2g}"
         return f"{self.low:.4g} to {self.high:.4g}"
 
@@ -132,6 +133,7 @@ def parse(notebook, entry, path):
         high=high,
         source=entry["source"],
         tolerance=entry["tolerance"],
+        centred="value" in entry["expect"],
         **fields,
     )
 

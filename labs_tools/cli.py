@@ -11,14 +11,17 @@ from pathlib import Path
 
 import nbformat
 
+from labs_lib.references import ReferenceError
 from labs_lib.reporting import plural
 from labs_lib.shared.params import ParamError, read_params
-from labs_tools import gallery, pdf, runner
+from labs_tools import check, gallery, pdf, runner
 
 EPILOG = """examples:
   labs list
   labs run 02_initialization --profile smoke
   labs run --profile quick --jobs 2 --pdf
+  labs run --profile quick --check   # then hold every run against notebooks/references.yaml
+  labs check                     # the runs in reports/ against the references; exit 1 on a fail
   labs run 02 --profile full --backend jax -p epochs=5 -p initializers=he_normal,glorot_normal
   labs pdf                       # a PDF per executed notebook and one for the pack, in reports/
   labs gallery                   # reports/index.html and reports/README.md
@@ -41,6 +44,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the notebooks, each with its parameters and profile values")
     add_run_parser(sub)
+    add_check_parser(sub)
     add_pdf_parser(sub)
     add_gallery_parser(sub)
     add_lab_parser(sub)
@@ -107,6 +111,37 @@ def add_run_execution(run):
         "--pdf",
         action="store_true",
         help="then make the PDF reports of the notebooks that ran (labs pdf)",
+    )
+    run.add_argument(
+        "--check",
+        action="store_true",
+        help="then check the notebooks that ran against notebooks/references.yaml (labs check); "
+        "exit 1 if a check fails",
+    )
+
+
+def add_check_parser(sub):
+    chk = sub.add_parser(
+        "check",
+        help="hold executed notebooks' metrics.json against notebooks/references.yaml",
+        description="Evaluate every reference that applies to each run's profile (smoke: the exact "
+        "invariants; quick: those and the ranges measured for quick; full: those and the "
+        "published values), print one table, write check.json beside each metrics.json. Exit "
+        "status 0 if every check passes or does not apply, 1 if one fails, 2 on bad arguments.",
+    )
+    chk.add_argument(
+        "notebooks",
+        nargs="*",
+        metavar="NOTEBOOK",
+        help="names or unique prefixes (default: every notebook run into the reports folder)",
+    )
+    chk.add_argument(
+        "--reports",
+        "--out",
+        dest="out",
+        type=Path,
+        default=None,
+        help="reports folder the notebooks were run into (default: reports/)",
     )
 
 
@@ -209,6 +244,8 @@ def cmd_run(args, out=None):
     )
     if args.pdf:
         pdf.check_tools()
+    if args.check:
+        load_references(args.notebooks_dir)
     out.write(
         f"labs run: {plural(len(jobs), 'notebook')}, profile {args.profile}, "
         f"backend {args.backend}, output in {opts.out}\n"
@@ -219,7 +256,30 @@ def cmd_run(args, out=None):
     if args.pdf and status != 130:
         ran = [opts.out / r.name / f"{r.name}.ipynb" for r in results if r.status == "ok"]
         make_pdfs(ran, opts.out, pack=len(jobs) > 1, out=out)
+    if args.check and status != 130:
+        ran = [opts.out / r.name for r in results if r.status == "ok"]
+        if ran:
+            out.write("\n")
+            failed = check.run_checks(ran, check.references_file(args.notebooks_dir), out)
+            status = status or failed
     write_gallery(opts.out, args.notebooks_dir, out)
+    return status
+
+
+def load_references(notebooks_dir):
+    """notebooks/references.yaml, read and checked: a malformed file stops a run before it runs."""
+    from labs_lib import references
+
+    return references.load(check.references_file(notebooks_dir))
+
+
+def cmd_check(args, out=None):
+    out = out or sys.stdout
+    folder = reports_folder(args)
+    load_references(args.notebooks_dir)
+    run_folders = check.folders(args.notebooks, folder, args.notebooks_dir)
+    status = check.run_checks(run_folders, check.references_file(args.notebooks_dir), out)
+    write_gallery(folder, args.notebooks_dir, out)
     return status
 
 
@@ -354,11 +414,12 @@ def main(argv=None):
         return {
             "list": cmd_list,
             "run": cmd_run,
+            "check": cmd_check,
             "pdf": cmd_pdf,
             "gallery": cmd_gallery,
             "lab": cmd_lab,
         }[args.command](args)
-    except (runner.UsageError, ParamError, pdf.PdfError) as exc:
+    except (runner.UsageError, ParamError, pdf.PdfError, ReferenceError) as exc:
         sys.stderr.write(f"labs: error: {exc}\n")
         return 2
 

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import nbformat
 
 from labs_lib.shared.files import atomic_write, read_json
+from labs_tools import check
 from labs_tools.pdf import notebook_title, wall_time
 
 THUMB_WIDTH = 360  # pixels
@@ -105,6 +106,7 @@ def add_results(e, metrics, folder, out):
     missing = [name for name, check in metrics.get("effects", {}).items() if not check["shown"]]
     if missing:
         e.headline["not demonstrated in this run"] = ", ".join(missing)
+    e.headline["checks against the references"] = check.summary_line(folder)
     e.figures = [
         figure
         for figure in (thumbnail(folder, f, out) for f in metrics.get("figures", []))

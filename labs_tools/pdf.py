@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 
 from labs_lib.shared.files import atomic_write, read_json
+from labs_tools import check
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "labs_report"
@@ -50,6 +51,7 @@ class RunInfo:
     device: str = ""
     parameters: dict = None
     headline: dict = None
+    checks: str = ""  # the references checks' summary: "6 pass, 2 n/a"
     cuts: dict = None
 
 
@@ -120,6 +122,7 @@ def run_info(nb, path):
         parameters=metrics.get("parameters"),
         headline=metrics.get("values", {}).get("headline"),
         cuts=metrics.get("differs_from_full"),
+        checks=check.summary_line(folder) if metrics else "",
     )
 
 
@@ -266,7 +269,9 @@ def header_metadata(info):
         "name": info.name,
         "date": info.date,
         "facts": " · ".join(facts),
-        "headline": cuts_line(info.cuts) + [f"{k}: {v}" for k, v in (info.headline or {}).items()],
+        "headline": cuts_line(info.cuts)
+        + [f"{k}: {v}" for k, v in (info.headline or {}).items()]
+        + ([f"checks against the references: {info.checks}"] if info.checks else []),
     }
 
 
