@@ -61,7 +61,10 @@ class Reference:
         if self.centred:
             mid, half = (self.low + self.high) / 2, (self.high - self.low) / 2
             return f"{mid:.6g} +- {half:.2g}"
-        return f"{self.low:.4g} to {self.high:.4g}"
+        if self.low == self.high:
+            return f"{self.low:g}"
+        digits = next(d for d in range(4, 17) if f"{self.low:.{d}g}" != f"{self.high:.{d}g}")
+        return f"{self.low:.{digits}g} to {self.high:.{digits}g}"
 
     @property
     def location(self):
@@ -256,7 +259,7 @@ def number(value):
 
 
 def fmt(x):
-    return "NaN" if math.isnan(x) else f"{x:.4g}"
+    return "NaN" if math.isnan(x) else f"{x:.6g}"
 
 
 def check(metrics, references=None, path=None):
@@ -301,13 +304,14 @@ def summary(results):
     return text or "no checks"
 
 
-def shown(results):
+def shown(results, profile):
     """The results a reader of this run should see: those checked, plus the published values
-    (checked on `full` only) beside a quick run's numbers."""
+    beside a real-data run's numbers (they are checked on `full` only)."""
     return [
         r
         for r in results
-        if r.status != "n/a" or (r.reference.kind == "published" and r.got != "missing")
+        if r.status != "n/a"
+        or (r.reference.kind == "published" and r.got != "missing" and profile != "smoke")
     ]
 
 
@@ -316,43 +320,57 @@ def table(results, metrics):
     import pandas as pd
 
     profile = metrics.get("profile", "custom")
-    tables = metrics.get("tables", {})
-    rows = []
-    for r in shown(results):
-        ref = r.reference
-        caption = tables.get(ref.table, {}).get("caption") or ref.table or "recorded value"
-        verdict = r.status if r.status != "n/a" else f"not checked on {profile}"
-        rows.append(
-            {
-                "table": caption,
-                "quantity": ref.what,
-                "this run": r.got,
-                "reference": ref.expected,
-                "source": ref.short_source or ref.source,
-                "verdict": verdict,
-            }
-        )
-    return pd.DataFrame(
-        rows, columns=["table", "quantity", "this run", "reference", "source", "verdict"]
-    )
+    rows = [
+        {
+            "table": r.reference.table or "values",
+            "quantity": r.reference.what,
+            "this run": r.got,
+            "reference": r.reference.expected,
+            "source": r.reference.short_source or r.reference.source,
+            "verdict": r.status if r.status != "n/a" else f"not checked on {profile}",
+        }
+        for r in shown(results, profile)
+    ]
+    columns = ["table", "quantity", "this run", "reference", "source", "verdict"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def observations(results, metrics):
     """One Markdown bullet per reference shown: where the run agrees, where not and why."""
-    profile = metrics.get("profile", "custom")
     notes = []
-    for r in shown(results):
+    for r in shown(results, metrics.get("profile", "custom")):
         ref = r.reference
-        head = f"- **{ref.what}**: this run {r.got}; reference {ref.expected} ({ref.kind}, " + (
-            f"{ref.short_source or ref.source})"
-        )
+        source = ref.short_source or ref.source
+        head = f"- **{ref.what}**: this run {r.got}; {ref.kind} {ref.expected} ({source})"
         if r.status == "pass":
             notes.append(f"{head}: agrees.")
         elif r.status == "fail":
-            notes.append(f"{head}: **does not agree**. {ref.if_outside or r.message}")
+            notes.append(f"{head}: **does not agree**. Likely: {ref.if_outside or r.message}")
         else:
-            notes.append(
-                f"{head}: not checked on `{profile}`, which is not the published set-up. "
-                + (ref.if_outside or "")
-            )
+            notes.append(f"{head}: {position(r)}; not checked, {unlike_source(metrics)}.")
     return notes
+
+
+def position(result):
+    """'within the range', 'below it' or 'above it' for a result's values."""
+    ref, values = result.reference, [float(v) for v in result.got.split(", ")]
+    if all(ref.low <= v <= ref.high for v in values):
+        return "within the range"
+    return (
+        "below it" if max(values) < ref.low else "above it" if min(values) > ref.high else "partly"
+    )
+
+
+def unlike_source(metrics):
+    """Why a published value is not held against this run: how it differs from the full set-up."""
+    cuts = metrics.get("differs_from_full") or {}
+    if not cuts:
+        return "as this run's parameters are not the profile's"
+    shown_cuts = ", ".join(
+        f"{n} {c['value']} (full {c['full']})" for n, c in list(cuts.items())[:4]
+    )
+    more = f" and {len(cuts) - 4} more" if len(cuts) > 4 else ""
+    return (
+        f"because this run differs from the full set-up ({shown_cuts}{more}), and the published "
+        "value is for that set-up or a larger one"
+    )

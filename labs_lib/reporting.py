@@ -241,7 +241,7 @@ class Report:
             "summary": references.summary(results),
             "checks": [r.as_dict() for r in results],
         }
-        if not references.shown(results):
+        if not references.shown(results, metrics["profile"]):
             show_markdown(f"No reference applies to the `{metrics['profile']}` profile.")
             return results
         display(self.table("references", references.table(results, metrics), REFERENCES_CAPTION))
