@@ -13,6 +13,7 @@ The lessons' modules, in the order data flows through an experiment:
     stats           spread over seeds, intervals, paired comparisons, what a result supports
     plots           the figures
     reporting       a notebook's start (`Report.start`), figures, tables and metrics.json
+    references      the run against notebooks/references.yaml (invariants, measured, published)
 
 Under the hood, not needed to follow a lesson: `_data_sources` (dataset files, checksums, downloads)
 and `shared/` (the parameters-cell contract, atomic file writes, tables as LaTeX), which the

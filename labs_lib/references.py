@@ -322,7 +322,6 @@ def table(results, metrics):
     profile = metrics.get("profile", "custom")
     rows = [
         {
-            "table": r.reference.table or "values",
             "quantity": r.reference.what,
             "this run": r.got,
             "reference": r.reference.expected,
@@ -331,7 +330,7 @@ def table(results, metrics):
         }
         for r in shown(results, profile)
     ]
-    columns = ["table", "quantity", "this run", "reference", "source", "verdict"]
+    columns = ["quantity", "this run", "reference", "source", "verdict"]
     return pd.DataFrame(rows, columns=columns)
 
 

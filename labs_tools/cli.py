@@ -257,7 +257,11 @@ def cmd_run(args, out=None):
         ran = [opts.out / r.name / f"{r.name}.ipynb" for r in results if r.status == "ok"]
         make_pdfs(ran, opts.out, pack=len(jobs) > 1, out=out)
     if args.check and status != 130:
-        ran = [opts.out / r.name for r in results if r.status == "ok"]
+        ran = [  # those that ran, and those --resume found up to date
+            opts.out / r.name
+            for r in results
+            if r.status == "ok" or r.message == "outputs up to date"
+        ]
         if ran:
             out.write("\n")
             failed = check.run_checks(ran, check.references_file(args.notebooks_dir), out)

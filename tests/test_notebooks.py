@@ -67,6 +67,26 @@ def test_every_notebook_runs_on_smoke(smoke_run):
         assert not errors
 
 
+def test_labs_check_passes_on_the_smoke_runs_and_each_notebook_shows_its_references(smoke_run):
+    backend, out, _ = smoke_run
+    result = labs("check", "--reports", str(out), cwd=out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran = [n for n in NOTEBOOKS if (out / n / "metrics.json").exists()]
+    for name in ran:
+        record = json.loads((out / name / "check.json").read_text())
+        assert record["passed"] and record["profile"] == "smoke"
+        statuses = {c["check"]: c["status"] for c in record["checks"]}
+        assert "fail" not in statuses.values()
+        executed = nbformat.read(str(out / name / f"{name}.ipynb"), as_version=4)
+        section = next(c for c in executed.cells if "compare_with_references" in c.source)
+        shown = "".join(str(o.get("data", {})) for o in section.outputs)
+        expected = "Checks: " if "pass" in statuses.values() else "No reference applies"
+        assert expected in shown, name
+    for name in ("02_initialization", "03_activations", "05_batchnorm"):  # invariants on smoke
+        record = json.loads((out / name / "check.json").read_text())
+        assert any(c["status"] == "pass" for c in record["checks"]), name
+
+
 def test_02_shows_zeros_flat_at_ln10_ones_exploding_and_symmetric_units(smoke_run):
     _, out, result = smoke_run
     metrics = json.loads((out / "02_initialization" / "metrics.json").read_text())

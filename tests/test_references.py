@@ -184,14 +184,7 @@ def test_the_notebook_table_and_observations_say_agrees_and_does_not_agree():
     published = ref(id="he", kind="published", profiles=("full",), where={"initializer": "ones"})
     results = [references.evaluate(r, quick) for r in (ref(), final, published)]
     table = references.table(results, quick)
-    assert list(table.columns) == [
-        "table",
-        "quantity",
-        "this run",
-        "reference",
-        "source",
-        "verdict",
-    ]
+    assert list(table.columns) == ["quantity", "this run", "reference", "source", "verdict"]
     assert list(table.verdict) == ["pass", "fail", "not checked on quick"]
     notes = references.observations(results, quick)
     assert notes[0].endswith(": agrees.") and "**does not agree**" in notes[1]
@@ -270,3 +263,42 @@ def test_labs_check_exits_2_on_a_malformed_references_file(tmp_path):
         "--notebooks-dir", str(notebooks), "check", "--reports", str(tmp_path / "reports")
     )
     assert result.returncode == 2 and "02_initialization, entry x: missing" in result.stderr
+
+
+POINTS = """aa_ok:
+  - id: points_in_range
+    what: the x column of the points table
+    kind: invariant
+    profiles: [smoke]
+    table: points
+    column: x
+    expect: {{low: 0, high: {high}}}
+    source: derived
+    tolerance: exact
+"""
+
+
+def test_labs_run_check_checks_after_the_run_and_exits_1_on_a_fail(nbmaker, tmp_path):
+    pack = nbmaker.pack(tmp_path / "pack", names=("aa_ok",), profiles={"smoke": "aa_ok:\n  n: 3\n"})
+    (pack / "references.yaml").write_text(POINTS.format(high=1))  # x is 0, 1, 2: 2 is out
+    out = tmp_path / "out"
+    args = ("--notebooks-dir", str(pack), "run", "--profile", "smoke", "--out", str(out), "--check")
+    result = labs(*args, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL aa_ok/points_in_range" in result.stdout and "got 2" in result.stdout
+    assert json.loads((out / "aa_ok" / "check.json").read_text())["passed"] is False
+    (pack / "references.yaml").write_text(POINTS.format(high=2))
+    result = labs("--notebooks-dir", str(pack), "check", "--reports", str(out), cwd=tmp_path)
+    assert result.returncode == 0 and "1 pass" in result.stdout
+
+
+def test_labs_run_check_refuses_a_malformed_references_file_before_running(nbmaker, tmp_path):
+    pack = nbmaker.pack(tmp_path / "pack", names=("aa_ok",))
+    (pack / "references.yaml").write_text(POINTS.format(high="[1]").replace("kind: invariant", ""))
+    out = tmp_path / "out"
+    args = ("--notebooks-dir", str(pack), "run", "--profile", "smoke", "--out", str(out), "--check")
+    result = labs(*args, cwd=tmp_path)
+    assert (
+        result.returncode == 2 and "aa_ok, entry points_in_range: missing ['kind']" in result.stderr
+    )
+    assert not out.exists()
