@@ -2,7 +2,7 @@
 """Set up the project's virtual environment and run the main jobs; Python standard library only.
 
     python3.11 tasks.py reports [labs run options]   # set up .venv, regenerate the quick reports
-        (and PDFs)
+        (and PDFs), then check them against notebooks/references.yaml
     python3.11 tasks.py test [pytest options]        # set up .venv (with dev + jax extras), run
         the tests
     python3.11 tasks.py setup                        # only set up .venv
@@ -104,7 +104,7 @@ def main(argv):
         sys.exit(__doc__)
     ensure_venv(EXTRAS)
     if task == "reports":
-        return run([BIN / "labs", "run", "--profile", "quick", *pdf_args(), *args])
+        return run([BIN / "labs", "run", "--profile", "quick", "--check", *pdf_args(), *args])
     if task == "test":
         code = run([BIN / "python", "-m", "pytest", *args])
         if code == 0 and not args:

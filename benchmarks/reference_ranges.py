@@ -19,7 +19,6 @@ import re
 import statistics
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -66,15 +65,20 @@ def round_out(x, direction, digits=3):
     return direction(x * scale) / scale
 
 
-def provenance(runs):
-    """The runs' date, backend, commit and seeds, as references.yaml records them."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
+def provenance(runs, commit=""):
+    """The runs' date, backend, commit (default: HEAD's) and seeds, as references.yaml records
+    them."""
+    commit = (
+        commit
+        or subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    )
     backends = sorted({m["backend"] for m in runs})
     top_seeds = sorted({m["seed"] for m in runs})
+    last = max(m["finished"][:10] for m in runs)
     return (
-        f"{{date: {date.today()}, backend: {'/'.join(backends)}, commit: {commit or 'unknown'}, "
+        f"{{date: {last}, backend: {'/'.join(backends)}, commit: {commit or 'unknown'}, "
         f"profile: quick, top-level seeds: {top_seeds}}}"
     )
 
@@ -101,10 +105,11 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", type=Path, help="reports folders of quick runs")
     parser.add_argument("--references", type=Path, default=references.REFERENCES_FILE)
     parser.add_argument("--write", action="store_true", help="update references.yaml")
+    parser.add_argument("--commit", default="", help="the code the runs ran (default: HEAD)")
     args = parser.parse_args(argv)
     runs = [json.loads(p.read_text()) for d in args.runs for p in sorted(d.glob("*/metrics.json"))]
     text = args.references.read_text()
-    measured = provenance(runs)
+    measured = provenance(runs, args.commit)
     print(f"{'reference':46} {'run means':28} {'seed sd':>9} {'range':>20}")
     for notebook, refs in references.load(args.references).items():
         for ref in (r for r in refs if r.kind == "measured"):

@@ -74,6 +74,16 @@ class Reference:
         rows = ",".join(f"{k}={v}" for k, v in self.where.items())
         return f"{self.table}[{rows}].{self.column}" if rows else f"{self.table}.{self.column}"
 
+    @property
+    def cite(self):
+        """The source as a table cell shows it."""
+        if self.short_source:
+            return self.short_source
+        if self.kind == "measured" and self.measured:
+            m = self.measured
+            return f"this pack's quick runs, {m.get('date')}, {m.get('backend')}"
+        return self.source
+
     def applies_to(self, profile):
         return profile in self.profiles
 
@@ -231,6 +241,10 @@ def evaluate(ref, metrics, overridden=()):
     if not ref.applies_to(profile):
         why = f"applies to {', '.join(ref.profiles)}; this run is {profile}"
         return Result(ref, "n/a", got, why)
+    measured_on = str(ref.measured.get("backend", "")).split("/")
+    if ref.kind == "measured" and ref.measured and metrics.get("backend") not in measured_on:
+        why = f"measured on {'/'.join(measured_on)}; this run is {metrics.get('backend')}"
+        return Result(ref, "n/a", got, why)
     if overridden and ref.kind != "invariant":
         why = f"measured with the {profile} profile's values; this run sets {', '.join(overridden)}"
         return Result(ref, "n/a", got, why)
@@ -325,7 +339,7 @@ def table(results, metrics):
             "quantity": r.reference.what,
             "this run": r.got,
             "reference": r.reference.expected,
-            "source": r.reference.short_source or r.reference.source,
+            "source": r.reference.cite,
             "verdict": r.status if r.status != "n/a" else f"not checked on {profile}",
         }
         for r in shown(results, profile)
@@ -339,8 +353,7 @@ def observations(results, metrics):
     notes = []
     for r in shown(results, metrics.get("profile", "custom")):
         ref = r.reference
-        source = ref.short_source or ref.source
-        head = f"- **{ref.what}**: this run {r.got}; {ref.kind} {ref.expected} ({source})"
+        head = f"- **{ref.what}**: this run {r.got}; {ref.kind} {ref.expected} ({ref.cite})"
         if r.status == "pass":
             notes.append(f"{head}: agrees.")
         elif r.status == "fail":
@@ -362,7 +375,7 @@ def position(result):
 
 def unlike_source(metrics):
     """Why a published value is not held against this run: how it differs from the full set-up."""
-    cuts = metrics.get("differs_from_full") or {}
+    cuts = {n: c for n, c in (metrics.get("differs_from_full") or {}).items() if n not in IGNORED}
     if not cuts:
         return "as this run's parameters are not the profile's"
     shown_cuts = ", ".join(

@@ -99,7 +99,8 @@ def format_table(all_results):
 
 def summary_line(folder, refs_path=None):
     """The checks' summary for a run folder ('6 pass, 2 n/a'), for the gallery and PDF header:
-    from check.json if it is newer than metrics.json, else evaluated now; '' without metrics."""
+    from check.json if it is newer than metrics.json, else evaluated now; '' without metrics or
+    references."""
     folder = Path(folder)
     metrics_path, check_path = folder / "metrics.json", folder / CHECK_FILE
     if not metrics_path.exists():
@@ -108,6 +109,7 @@ def summary_line(folder, refs_path=None):
         if check_path.exists() and check_path.stat().st_mtime >= metrics_path.stat().st_mtime:
             return json.loads(check_path.read_text())["summary"]
         metrics = json.loads(metrics_path.read_text())
-        return references.summary(references.check(metrics, path=refs_path))
+        results = references.check(metrics, path=refs_path)
+        return references.summary(results) if results else ""
     except (OSError, ValueError, KeyError, references.ReferenceError) as exc:
         return f"not checked ({exc.__class__.__name__})"

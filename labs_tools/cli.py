@@ -257,17 +257,21 @@ def cmd_run(args, out=None):
         ran = [opts.out / r.name / f"{r.name}.ipynb" for r in results if r.status == "ok"]
         make_pdfs(ran, opts.out, pack=len(jobs) > 1, out=out)
     if args.check and status != 130:
-        ran = [  # those that ran, and those --resume found up to date
-            opts.out / r.name
-            for r in results
-            if r.status == "ok" or r.message == "outputs up to date"
-        ]
-        if ran:
-            out.write("\n")
-            failed = check.run_checks(ran, check.references_file(args.notebooks_dir), out)
-            status = status or failed
+        status = status or check_after_run(results, opts.out, args.notebooks_dir, out)
     write_gallery(opts.out, args.notebooks_dir, out)
     return status
+
+
+def check_after_run(results, folder, notebooks_dir, out):
+    """`labs run --check`: the checks of the notebooks that ran and of those --resume found up to
+    date; 1 if one fails."""
+    ran = [
+        folder / r.name for r in results if r.status == "ok" or r.message == "outputs up to date"
+    ]
+    if not ran:
+        return 0
+    out.write("\n")
+    return check.run_checks(ran, check.references_file(notebooks_dir), out)
 
 
 def load_references(notebooks_dir):

@@ -106,7 +106,9 @@ def add_results(e, metrics, folder, out):
     missing = [name for name, check in metrics.get("effects", {}).items() if not check["shown"]]
     if missing:
         e.headline["not demonstrated in this run"] = ", ".join(missing)
-    e.headline["checks against the references"] = check.summary_line(folder)
+    checks = check.summary_line(folder)
+    if checks:
+        e.headline["checks against the references"] = checks
     e.figures = [
         figure
         for figure in (thumbnail(folder, f, out) for f in metrics.get("figures", []))

@@ -302,3 +302,19 @@ def test_labs_run_check_refuses_a_malformed_references_file_before_running(nbmak
         result.returncode == 2 and "aa_ok, entry points_in_range: missing ['kind']" in result.stderr
     )
     assert not out.exists()
+
+
+def test_the_gallery_and_the_pdf_header_show_the_checks_summary(tmp_path):
+    import nbformat
+
+    from labs_tools import gallery, pdf
+
+    metrics = metrics_02(profile="smoke", changes={("zeros", "val_loss_at_init"): 9.0})
+    run = write_run(tmp_path, metrics)
+    entry = gallery.entry("02_initialization", "02", tmp_path)
+    assert entry.headline["checks against the references"] == "2 pass, 2 fail, 4 n/a"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 02")])
+    header = pdf.header_metadata(pdf.run_info(nb, run / "02_initialization.ipynb"))
+    assert "checks against the references: 2 pass, 2 fail, 4 n/a" in header["headline"]
+    assert labs("check", "--reports", str(tmp_path)).returncode == 1  # check.json now decides
+    assert check.summary_line(run) == "2 pass, 2 fail, 4 n/a"
