@@ -3,6 +3,7 @@ doctored metrics.json with a message naming the check, the range and the value; 
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -65,7 +66,8 @@ def test_the_references_file_is_valid_and_covers_every_notebook():
 def test_every_published_value_cites_a_source_and_every_measured_range_its_runs():
     for r in (r for refs in REFS.values() for r in refs):
         if r.kind == "published":
-            assert any(str(year) in r.source for year in range(1998, 2027)), (r.name, r.source)
+            cited = re.search(r"\b(19|20)\d\d\b|\w\.py\b|https?://", r.source)  # year or file
+            assert cited, (r.name, r.source)
             assert r.profiles == ("full",), f"{r.name}: published values are checked on full only"
         if r.kind == "measured":
             assert {"date", "backend", "commit"} <= set(r.measured), f"{r.name}: no provenance"
