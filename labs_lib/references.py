@@ -246,7 +246,7 @@ def evaluate(ref, metrics, overridden=()):
         why = f"measured on {'/'.join(measured_on)}; this run is {metrics.get('backend')}"
         return Result(ref, "n/a", got, why)
     if overridden and ref.kind != "invariant":
-        why = f"measured with the {profile} profile's values; this run sets {', '.join(overridden)}"
+        why = f"holds for the {profile} profile's values; this run sets {', '.join(overridden)}"
         return Result(ref, "n/a", got, why)
     if numbers is None:
         return Result(ref, "fail", got, missing)
