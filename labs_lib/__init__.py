@@ -14,6 +14,7 @@ The lessons' modules, in the order data flows through an experiment:
     plots           the figures
     reporting       a notebook's start (`Report.start`), figures, tables and metrics.json
     references      the run against notebooks/references.yaml (invariants, measured, published)
+    exercises       the checks of the exercises' test cells (a hint and the mistake named)
 
 Under the hood, not needed to follow a lesson: `_data_sources` (dataset files, checksums, downloads)
 and `shared/` (the parameters-cell contract, atomic file writes, tables as LaTeX), which the

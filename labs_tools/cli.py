@@ -14,7 +14,7 @@ import nbformat
 from labs_lib.references import ReferenceError
 from labs_lib.reporting import plural
 from labs_lib.shared.params import ParamError, read_params
-from labs_tools import check, gallery, pdf, runner
+from labs_tools import check, course, gallery, pdf, runner
 
 EPILOG = """examples:
   labs list
@@ -22,6 +22,7 @@ EPILOG = """examples:
   labs run --profile quick --jobs 2 --pdf
   labs run --profile quick --check   # then hold every run against notebooks/references.yaml
   labs check                     # the runs in reports/ against the references; exit 1 on a fail
+  labs exercises --out release/  # student versions: solutions stubbed (nbgrader), an index
   labs run 02 --profile full --backend jax -p epochs=5 -p initializers=he_normal,glorot_normal
   labs pdf                       # a PDF per executed notebook and one for the pack, in reports/
   labs gallery                   # reports/index.html and reports/README.md
@@ -45,6 +46,7 @@ def build_parser():
     sub.add_parser("list", help="the notebooks, each with its parameters and profile values")
     add_run_parser(sub)
     add_check_parser(sub)
+    add_exercises_parser(sub)
     add_pdf_parser(sub)
     add_gallery_parser(sub)
     add_lab_parser(sub)
@@ -143,6 +145,21 @@ def add_check_parser(sub):
         default=None,
         help="reports folder the notebooks were run into (default: reports/)",
     )
+
+
+def add_exercises_parser(sub):
+    ex = sub.add_parser(
+        "exercises",
+        help="student versions of the notebooks: solutions stubbed, outputs cleared (nbgrader)",
+        description="Write each notebook's student version with nbgrader's preprocessors (each "
+        "solution region replaced by `raise NotImplementedError()`, hidden tests removed, outputs "
+        "cleared, test cells locked with checksums) and an index of the exercises and points "
+        f"({course.INDEX_MD}, {course.INDEX_JSON}).",
+    )
+    ex.add_argument(
+        "notebooks", nargs="*", metavar="NOTEBOOK", help="names or unique prefixes (default: all)"
+    )
+    ex.add_argument("--out", type=Path, required=True, help="folder for the student versions")
 
 
 def add_pdf_parser(sub):
@@ -345,6 +362,19 @@ def write_gallery(folder, notebooks_dir, out):
         out.write(f"gallery: {page}\n")
 
 
+def cmd_exercises(args, out=None):
+    out = out or sys.stdout
+    found = course.write_student_versions(args.notebooks, args.out, args.notebooks_dir)
+    total = sum(e.points for e in found)
+    notebooks = len({e.notebook for e in found})
+    out.write(
+        f"labs exercises: {len(found)} exercises ({total:g} points) in "
+        f"{plural(notebooks, 'notebook')}: student versions and {course.INDEX_MD} in "
+        f"{args.out}\n"
+    )
+    return 0
+
+
 def cmd_pdf(args, out=None):
     out = out or sys.stdout
     pdf.check_paper(args.paper)
@@ -423,6 +453,7 @@ def main(argv=None):
             "list": cmd_list,
             "run": cmd_run,
             "check": cmd_check,
+            "exercises": cmd_exercises,
             "pdf": cmd_pdf,
             "gallery": cmd_gallery,
             "lab": cmd_lab,
