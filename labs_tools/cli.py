@@ -14,7 +14,7 @@ import nbformat
 from labs_lib.references import ReferenceError
 from labs_lib.reporting import plural
 from labs_lib.shared.params import ParamError, read_params
-from labs_tools import check, course, gallery, pdf, runner
+from labs_tools import check, course, gallery, grading, pdf, runner
 
 EPILOG = """examples:
   labs list
@@ -23,6 +23,7 @@ EPILOG = """examples:
   labs run --profile quick --check   # then hold every run against notebooks/references.yaml
   labs check                     # the runs in reports/ against the references; exit 1 on a fail
   labs exercises --out release/  # student versions: solutions stubbed (nbgrader), an index
+  labs grade submitted/*/*.ipynb --out grades/   # run and score the students' notebooks
   labs run 02 --profile full --backend jax -p epochs=5 -p initializers=he_normal,glorot_normal
   labs pdf                       # a PDF per executed notebook and one for the pack, in reports/
   labs gallery                   # reports/index.html and reports/README.md
@@ -47,6 +48,7 @@ def build_parser():
     add_run_parser(sub)
     add_check_parser(sub)
     add_exercises_parser(sub)
+    add_grade_parser(sub)
     add_pdf_parser(sub)
     add_gallery_parser(sub)
     add_lab_parser(sub)
@@ -160,6 +162,29 @@ def add_exercises_parser(sub):
         "notebooks", nargs="*", metavar="NOTEBOOK", help="names or unique prefixes (default: all)"
     )
     ex.add_argument("--out", type=Path, required=True, help="folder for the student versions")
+
+
+def add_grade_parser(sub):
+    gr = sub.add_parser(
+        "grade",
+        help="execute filled-in student notebooks headless and score their test cells",
+        description="Run each submission in a process of its own on a profile's parameters, going "
+        "on after errors; a test cell earns its points when it runs without an error (nbgrader's "
+        "rule), a cell never reached earns none. Writes <student>.json and "
+        f"{grading.CSV_FILE} in --out.",
+    )
+    gr.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION.ipynb")
+    gr.add_argument("--profile", default="smoke", help="smoke (default) or quick")
+    gr.add_argument("--out", type=Path, default=Path("grades"), help="default: grades/")
+    gr.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    gr.add_argument(
+        "--timeout", type=float, default=900, help="seconds per submission (default 900)"
+    )
+    gr.add_argument(
+        "--backend",
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="Keras backend of the kernels (default: $KERAS_BACKEND or tensorflow)",
+    )
 
 
 def add_pdf_parser(sub):
@@ -375,6 +400,33 @@ def cmd_exercises(args, out=None):
     return 0
 
 
+def cmd_grade(args, out=None):
+    out = out or sys.stdout
+    if args.profile not in ("smoke", "quick"):
+        raise runner.UsageError(f"--profile must be smoke or quick, got {args.profile!r}")
+    if args.jobs < 1:
+        raise runner.UsageError(f"--jobs must be a positive int, got {args.jobs}")
+    if not 0 < args.timeout < float("inf"):
+        raise runner.UsageError(f"--timeout must be a number of seconds > 0, got {args.timeout}")
+    runner.check_backend(args.backend)
+    found = grading.grade(
+        args.submissions,
+        args.profile,
+        args.out,
+        jobs=args.jobs,
+        timeout=args.timeout,
+        backend=args.backend,
+        notebooks_dir=args.notebooks_dir,
+    )
+    for s in found:
+        out.write(
+            f"{s.student:16} {s.notebook:22} {s.exercise:26} {s.points:g}/{s.max_points:g}"
+            f"  {s.message[:80]}\n"
+        )
+    out.write(f"labs grade: {grading.CSV_FILE} and one JSON per student in {args.out}\n")
+    return 0
+
+
 def cmd_pdf(args, out=None):
     out = out or sys.stdout
     pdf.check_paper(args.paper)
@@ -454,6 +506,7 @@ def main(argv=None):
             "run": cmd_run,
             "check": cmd_check,
             "exercises": cmd_exercises,
+            "grade": cmd_grade,
             "pdf": cmd_pdf,
             "gallery": cmd_gallery,
             "lab": cmd_lab,

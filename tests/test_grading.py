@@ -1,0 +1,209 @@
+"""`labs grade` on a small pack of one exercise notebook (numpy only, so kernels start fast): full
+marks for the solution, zero for the stub, partial scores for a crash, a hang and a flood, clear
+errors for bad input; and on a real notebook of the pack, its solution and its student version."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from labs_tools import course, runner
+
+PARAMS = 'profile: str = "full"  # profile label\nout_dir: str = ""  # outputs'
+
+
+def exercise_cells(grade_id, solution, test, points):
+    sol = new_code_cell(solution)
+    sol.metadata["nbgrader"] = {
+        "grade": False,
+        "grade_id": grade_id,
+        "locked": False,
+        "schema_version": 3,
+        "solution": True,
+        "task": False,
+    }
+    tst = new_code_cell(test)
+    tst.metadata["nbgrader"] = {
+        "grade": True,
+        "grade_id": f"test_{grade_id}",
+        "locked": True,
+        "points": points,
+        "schema_version": 3,
+        "solution": False,
+        "task": False,
+    }
+    return [new_markdown_cell(f"### Exercise: {grade_id}"), sol, tst]
+
+
+SQUARE = "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION"
+TEST_SQUARE = "assert square(3) == 9, f'square(3): expected 9, got {square(3)}'"
+HALF = "def half(x):\n    ### BEGIN SOLUTION\n    return x / 2\n    ### END SOLUTION"
+TEST_HALF = "assert half(3) == 1.5, f'half(3): expected 1.5, got {half(3)}'"
+
+
+@pytest.fixture
+def pack(tmp_path):
+    """notebooks/ with zz_exercises: two exercises (1 and 2 points) and a middle cell to break."""
+    folder = tmp_path / "notebooks"
+    (folder / "profiles").mkdir(parents=True)
+    for profile in ("smoke", "quick", "full"):
+        (folder / "profiles" / f"{profile}.yaml").write_text("")
+    params = new_code_cell(PARAMS, metadata={"tags": ["parameters"]})
+    cells = [new_markdown_cell("# Exercises"), params]
+    cells += exercise_cells("ex_square", SQUARE, TEST_SQUARE, 1)
+    cells += [new_code_cell("middle = 1  # the cell a broken submission changes")]
+    cells += exercise_cells("ex_half", HALF, TEST_HALF, 2)
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, str(folder / "zz_exercises.ipynb"))
+    return folder
+
+
+def submission(pack, tmp_path, student, edit=None):
+    """submitted/<student>/zz_exercises.ipynb: the solution with `edit` (old, new) applied."""
+    nb = nbformat.read(str(pack / "zz_exercises.ipynb"), as_version=4)
+    if edit:
+        cell = next(c for c in nb.cells if edit[0] in c.source)
+        cell.source = cell.source.replace(*edit)
+    path = tmp_path / "submitted" / student / "zz_exercises.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def labs(pack, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "labs_tools.cli", "--notebooks-dir", str(pack), *args],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_grade_scores_full_zero_and_partial_and_a_crash_hang_or_flood_stops_no_one(pack, tmp_path):
+    stub = course.student_version(nbformat.read(str(pack / "zz_exercises.ipynb"), as_version=4))
+    stub_path = tmp_path / "submitted" / "stella" / "zz_exercises.ipynb"
+    stub_path.parent.mkdir(parents=True)
+    nbformat.write(stub, str(stub_path))
+    subs = [
+        submission(pack, tmp_path, "ada"),
+        stub_path,
+        submission(pack, tmp_path, "wrong", ("return x / 2", "return x // 2")),
+        submission(pack, tmp_path, "crash", ("middle = 1", "import os; os._exit(1)")),
+        submission(pack, tmp_path, "hang", ("middle = 1", "import time; time.sleep(600)")),
+        submission(pack, tmp_path, "flood", ("middle = 1", "for i in range(300000): print(i)")),
+    ]
+    out = tmp_path / "grades"
+    args = ["grade", *map(str, subs), "--out", str(out), "--jobs", "3", "--timeout", "25"]
+    result = labs(pack, *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    got = {(r["student"], r["exercise"]): float(r["points"]) for r in rows}
+    assert got == {
+        ("ada", "ex_square"): 1,
+        ("ada", "ex_half"): 2,
+        ("stella", "ex_square"): 0,
+        ("stella", "ex_half"): 0,
+        ("wrong", "ex_square"): 1,
+        ("wrong", "ex_half"): 0,
+        ("crash", "ex_square"): 1,
+        ("crash", "ex_half"): 0,
+        ("hang", "ex_square"): 1,
+        ("hang", "ex_half"): 0,
+        ("flood", "ex_square"): 1,
+        ("flood", "ex_half"): 2,
+    }
+    messages = {(r["student"], r["exercise"]): r["message"] for r in rows}
+    assert messages["stella", "ex_half"].startswith("NotImplementedError")
+    assert messages["wrong", "ex_half"] == "AssertionError: half(3): expected 1.5, got 1"
+    assert messages["crash", "ex_half"].startswith("not reached (the run stopped")
+    assert messages["hang", "ex_half"] == "not reached (stopped after the 25 s timeout)"
+    record = json.loads((out / "ada.json").read_text())
+    assert record["points"] == 3 and record["max_points"] == 3 and len(record["scores"]) == 2
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p.write_text("not json"), "is not a Jupyter notebook"),
+        (
+            lambda p: nbformat.write(new_notebook(cells=[new_code_cell("1")]), str(p)),
+            "is not one of the pack's notebooks",
+        ),
+    ],
+)
+def test_grade_refuses_what_is_not_a_pack_notebook_before_running(pack, tmp_path, make, message):
+    bad = tmp_path / "bad.ipynb"
+    make(bad)
+    good = submission(pack, tmp_path, "ada")
+    result = labs(pack, "grade", str(good), str(bad), "--out", str(tmp_path / "grades"))
+    assert result.returncode == 2 and message in result.stderr and str(bad) in result.stderr
+    assert not (tmp_path / "grades").exists()
+
+
+def test_grade_refuses_a_tampered_test_cell(pack, tmp_path):
+    tampered = submission(pack, tmp_path, "mallory", ("assert half(3) == 1.5", "assert True or 0"))
+    result = labs(pack, "grade", str(tampered), "--out", str(tmp_path / "grades"))
+    assert result.returncode == 2
+    assert "test cell test_ex_half differs from zz_exercises's (tampered)" in result.stderr
+    assert not (tmp_path / "grades").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--profile", "full"], "--profile must be smoke or quick"),
+        (["--jobs", "0"], "--jobs must be a positive int"),
+        (["--timeout", "0"], "--timeout must be a number of seconds > 0"),
+    ],
+)
+def test_grade_refuses_bad_options(pack, tmp_path, args, message):
+    result = labs(pack, "grade", str(submission(pack, tmp_path, "ada")), *args)
+    assert result.returncode == 2 and message in result.stderr
+
+
+@pytest.mark.notebook
+def test_a_real_notebook_scores_full_marks_solved_and_zero_as_released(tmp_path):
+    name = "06_deep_vs_shallow"
+    solved = tmp_path / "submitted" / "ada" / f"{name}.ipynb"
+    solved.parent.mkdir(parents=True)
+    solved.write_bytes(runner.discover()[name].read_bytes())
+    release = tmp_path / "release"
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "labs_tools.cli", "exercises", name, "--out", str(release)]
+        ).returncode
+        == 0
+    )
+    released = tmp_path / "submitted" / "stella" / f"{name}.ipynb"
+    released.parent.mkdir(parents=True)
+    released.write_bytes((release / f"{name}.ipynb").read_bytes())
+    out = tmp_path / "grades"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labs_tools.cli",
+            "grade",
+            str(solved),
+            str(released),
+            "--out",
+            str(out),
+            "--jobs",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "ada.json").read_text())["points"] == 1
+    stella = json.loads((out / "stella.json").read_text())
+    assert stella["points"] == 0 and stella["max_points"] == 1
+    assert stella["scores"][0]["message"].startswith("NotImplementedError")
