@@ -162,6 +162,12 @@ def add_exercises_parser(sub):
         "notebooks", nargs="*", metavar="NOTEBOOK", help="names or unique prefixes (default: all)"
     )
     ex.add_argument("--out", type=Path, required=True, help="folder for the student versions")
+    ex.add_argument(
+        "--profile",
+        default=None,
+        help="set the released notebooks' parameters to a profile's values, e.g. quick "
+        "(default: the notebooks' own, the full profile)",
+    )
 
 
 def add_grade_parser(sub):
@@ -389,7 +395,13 @@ def write_gallery(folder, notebooks_dir, out):
 
 def cmd_exercises(args, out=None):
     out = out or sys.stdout
-    found = course.write_student_versions(args.notebooks, args.out, args.notebooks_dir)
+    if args.profile is not None and args.profile not in runner.PROFILES:
+        raise runner.UsageError(
+            f"--profile must be one of {', '.join(runner.PROFILES)}, got {args.profile!r}"
+        )
+    found = course.write_student_versions(
+        args.notebooks, args.out, args.notebooks_dir, args.profile
+    )
     total = sum(e.points for e in found)
     notebooks = len({e.notebook for e in found})
     out.write(

@@ -77,15 +77,33 @@ def student_version(nb):
     return nb
 
 
-def write_student_versions(names, out, notebooks_dir):
-    """Write each named notebook's student version to `out`, and the index of its exercises
-    (exercises.md, exercises.json); returns the exercises. Checks every input before writing."""
+def parameterized(nb, parameters):
+    """A copy of `nb` with `parameters` injected after its parameters cell, as papermill does."""
+    from papermill.parameterize import parameterize_notebook
+
+    nb = copy.deepcopy(nb)
+    nb.metadata.setdefault("papermill", {})  # papermill reads its metadata and every cell's tags
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])
+    return parameterize_notebook(nb, parameters)
+
+
+def write_student_versions(names, out, notebooks_dir, profile=None):
+    """Write each named notebook's student version to `out` (its parameters set to `profile`'s
+    values, if given), and the index of its exercises (exercises.md, exercises.json); returns the
+    exercises. Checks every input before writing."""
     available = runner.discover(notebooks_dir)
     chosen = runner.resolve_names(names, available) if names else list(available)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise runner.UsageError(f"--out must be a folder, got the file {out}")
     solutions = {name: nbformat.read(str(available[name]), as_version=4) for name in chosen}
+    if profile:
+        values = runner.load_profile(profile, notebooks_dir)
+        solutions = {
+            name: parameterized(nb, {**values.get(name, {}), "profile": profile})
+            for name, nb in solutions.items()
+        }
     found = [e for name, nb in solutions.items() for e in exercises(name, nb)]
     if not found:
         raise runner.UsageError(f"no exercises in {', '.join(chosen)}")

@@ -28,15 +28,11 @@ def cap_streams(cell):
 def main(argv):
     input_path, output_path, parameters, cwd = argv
     from nbclient import NotebookClient
-    from papermill.parameterize import parameterize_notebook
 
     from labs_lib.shared.files import atomic_write
+    from labs_tools.course import parameterized
 
-    nb = nbformat.read(input_path, as_version=4)
-    nb.metadata.setdefault("papermill", {})  # papermill reads its metadata and every cell's tags
-    for cell in nb.cells:
-        cell.metadata.setdefault("tags", [])
-    nb = parameterize_notebook(nb, json.loads(parameters))
+    nb = parameterized(nbformat.read(input_path, as_version=4), json.loads(parameters))
 
     def save(cell=None, **_):
         if cell is not None:

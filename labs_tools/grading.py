@@ -83,9 +83,14 @@ def identify(path, solutions):
 
 
 def student_of(path, names):
-    """The student a submission belongs to: its folder's name (nbgrader's submitted/<student>/...)
-    when the file keeps its notebook's name, else the file's name."""
+    """The student a submission belongs to: the folder under `submitted/` (nbgrader's
+    submitted/<student>/<assignment>/), else the file's folder when the file keeps its notebook's
+    name, else the file's name."""
     path = Path(path).resolve()
+    parts = path.parts
+    if "submitted" in parts[:-2]:
+        last = len(parts) - 1 - parts[::-1].index("submitted")  # the innermost submitted/
+        return parts[last + 1]
     if path.stem in names and path.parent.name:
         return path.parent.name
     return path.stem

@@ -178,7 +178,11 @@ def test_labs_exercises_writes_student_versions_with_nbgrader_and_an_index(tmp_p
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["09"], "notebook '09' is not a notebook of the pack"), ([], "--out must be a folder")],
+    [
+        (["09"], "notebook '09' is not a notebook of the pack"),
+        (["--profile", "fast"], "--profile must be one of smoke, quick, full, got 'fast'"),
+        ([], "--out must be a folder"),
+    ],
 )
 def test_labs_exercises_refuses_bad_arguments_before_writing(tmp_path, args, message):
     target = tmp_path / ("release" if args else "a_file")
@@ -187,3 +191,11 @@ def test_labs_exercises_refuses_bad_arguments_before_writing(tmp_path, args, mes
     result = labs("exercises", *args, "--out", str(target))
     assert result.returncode == 2 and message in result.stderr
     assert not (tmp_path / "release").exists()
+
+
+def test_labs_exercises_sets_the_release_to_a_profiles_values(tmp_path):
+    result = labs("exercises", "02", "--profile", "smoke", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    nb = nbformat.read(str(tmp_path / "02_initialization.ipynb"), as_version=4)
+    injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert 'profile = "smoke"' in injected.source and 'dataset = "synthetic"' in injected.source

@@ -3,9 +3,12 @@ marks for the solution, zero for the stub, partial scores for a crash, a hang an
 errors for bad input; and on a real notebook of the pack, its solution and its student version."""
 
 import csv
+import importlib.util
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -13,6 +16,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from labs_tools import course, runner
 
+HAVE_TF = importlib.util.find_spec("tensorflow") is not None
 PARAMS = 'profile: str = "full"  # profile label\nout_dir: str = ""  # outputs'
 
 
@@ -169,33 +173,64 @@ def test_grade_refuses_bad_options(pack, tmp_path, args, message):
     assert result.returncode == 2 and message in result.stderr
 
 
+NBGRADER_CONFIG = """c = get_config()
+c.CourseDirectory.course_id = "dl-labs"
+c.CourseDirectory.root = {root!r}
+c.Execute.timeout = 600
+"""
+
+
 @pytest.mark.notebook
-def test_a_real_notebook_scores_full_marks_solved_and_zero_as_released(tmp_path):
-    name = "06_deep_vs_shallow"
-    solved = tmp_path / "submitted" / "ada" / f"{name}.ipynb"
-    solved.parent.mkdir(parents=True)
-    solved.write_bytes(runner.discover()[name].read_bytes())
-    release = tmp_path / "release"
-    assert (
-        subprocess.run(
-            [sys.executable, "-m", "labs_tools.cli", "exercises", name, "--out", str(release)]
-        ).returncode
-        == 0
+@pytest.mark.skipif(not HAVE_TF, reason="notebook 04 needs TensorFlow")
+def test_nbgrader_and_labs_grade_agree_on_a_real_course(tmp_path):
+    """A course directory with 04 (on smoke values) as assignment ps1: nbgrader's own
+    generate_assignment and autograde (sqlite gradebook) score a solved and a released submission
+    as labs grade does: full marks and zero."""
+    name, root = "04_lowlevel_softmax", tmp_path / "course"
+    source = root / "source" / "ps1" / f"{name}.ipynb"
+    source.parent.mkdir(parents=True)
+    smoke = {**runner.load_profile("smoke")[name], "profile": "smoke"}
+    solution = nbformat.read(str(runner.discover()[name]), as_version=4)
+    nbformat.write(course.parameterized(solution, smoke), str(source))
+    (root / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(root=str(root)))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    done = subprocess.run(
+        [*nbgrader, "generate_assignment", "ps1"], cwd=root, env=env, capture_output=True, text=True
     )
-    released = tmp_path / "submitted" / "stella" / f"{name}.ipynb"
-    released.parent.mkdir(parents=True)
-    released.write_bytes((release / f"{name}.ipynb").read_bytes())
-    out = tmp_path / "grades"
+    assert done.returncode == 0, done.stdout + done.stderr
+    released = labs_release(tmp_path, name)  # labs exercises gives what nbgrader released
+    assert graded_sources(released) == graded_sources(root / "release" / "ps1" / f"{name}.ipynb")
+    for student, path in (("ada", source), ("stella", released)):
+        target = root / "submitted" / student / "ps1" / f"{name}.ipynb"
+        target.parent.mkdir(parents=True)
+        target.write_bytes(path.read_bytes())
+    done = subprocess.run(
+        [*nbgrader, "autograde", "ps1", "--create"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        theirs = {
+            (student, g.name.removeprefix("test_")): g.score
+            for student in ("ada", "stella")
+            for g in gb.find_submission_notebook(name, "ps1", student).grades
+        }
+    subs = [root / "submitted" / s / "ps1" / f"{name}.ipynb" for s in ("ada", "stella")]
     result = subprocess.run(
         [
             sys.executable,
             "-m",
             "labs_tools.cli",
             "grade",
-            str(solved),
-            str(released),
+            *map(str, subs),
             "--out",
-            str(out),
+            str(tmp_path / "grades"),
             "--jobs",
             "2",
         ],
@@ -203,7 +238,41 @@ def test_a_real_notebook_scores_full_marks_solved_and_zero_as_released(tmp_path)
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads((out / "ada.json").read_text())["points"] == 1
-    stella = json.loads((out / "stella.json").read_text())
-    assert stella["points"] == 0 and stella["max_points"] == 1
-    assert stella["scores"][0]["message"].startswith("NotImplementedError")
+    rows = csv.DictReader((tmp_path / "grades" / "grades.csv").open())
+    ours = {(r["student"], r["exercise"]): float(r["points"]) for r in rows}
+    assert ours == theirs
+    assert ours == {
+        ("ada", "ex04_stable_softmax"): 1,
+        ("ada", "ex04_softmax_gradient"): 2,
+        ("stella", "ex04_stable_softmax"): 0,
+        ("stella", "ex04_softmax_gradient"): 0,
+    }
+
+
+def labs_release(tmp_path, name):
+    out = tmp_path / "release"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labs_tools.cli",
+            "exercises",
+            name,
+            "--profile",
+            "smoke",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return out / f"{name}.ipynb"
+
+
+def graded_sources(path):
+    """{grade_id: source} of the solution and test cells of a notebook."""
+    nb = nbformat.read(str(path), as_version=4)
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if "nbgrader" in c.metadata
+    }

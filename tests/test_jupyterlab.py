@@ -246,6 +246,29 @@ def test_an_edited_parameter_is_checked_when_the_setup_cell_is_rerun(session):
     assert reply == "error" and "epochs must be an int in [1, 1000], got -1" in errors[0]["evalue"]
 
 
+def test_a_student_version_runs_up_to_its_first_exercise(server, tmp_path):
+    """The released 02 (labs exercises --profile smoke): every cell before the first test cell
+    runs; that cell stops on the stub's NotImplementedError, the student's work to do."""
+    from labs_tools import course
+
+    course.write_student_versions([NOTEBOOK], tmp_path, runner.NOTEBOOKS_DIR, "smoke")
+    nb = nbformat.read(str(tmp_path / f"{NOTEBOOK}.ipynb"), as_version=4)
+    kernel = Kernel(server)
+    try:
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            outputs, reply = kernel.execute(cell.source)
+            if cell.metadata.get("nbgrader", {}).get("grade"):
+                break
+            assert reply == "ok", [o["content"] for o in outputs if o["type"] == "error"]
+        errors = [o["content"] for o in outputs if o["type"] == "error"]
+        assert reply == "error" and errors[0]["ename"] == "NotImplementedError"
+        assert "raise NotImplementedError()" in nb.cells[nb.cells.index(cell) - 1].source
+    finally:
+        kernel.shutdown()
+
+
 def test_the_server_stops_when_its_process_is_signalled(server, session):
     proc = server["proc"]
     os.kill(proc.pid, signal.SIGTERM)
