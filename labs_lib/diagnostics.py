@@ -443,12 +443,13 @@ def minimal_ratio(hessian_matrix, tol=0.0):
     return float(np.mean(np.linalg.eigvalsh((h + h.T) / 2) > tol))
 
 
-def hessian_spectrum(hessian_matrix, rel_tol=1e-6):
+def hessian_spectrum(hessian_matrix, rel_tol=1e-6, minimal_ratio=minimal_ratio):
     """What a Hessian's eigenvalues say about a critical point.
 
     A dict of the minimal ratio and the counts of negative, near-zero and positive eigenvalues, plus
     the extremes. Eigenvalues within rel_tol x the largest |eigenvalue| of 0 count as near zero
-    (flat directions), not as positive or negative.
+    (flat directions), not as positive or negative. minimal_ratio(h, tol): the function computing
+    the ratio (07's exercise passes the student's own).
     """
     if not 0 <= rel_tol < 1:
         raise ValueError(f"rel_tol must be a float in [0, 1), got {rel_tol!r}")
@@ -456,7 +457,7 @@ def hessian_spectrum(hessian_matrix, rel_tol=1e-6):
     eigenvalues = np.linalg.eigvalsh((h + h.T) / 2)
     tol = rel_tol * np.abs(eigenvalues).max()
     return {
-        "minimal_ratio": float(np.mean(eigenvalues > tol)),
+        "minimal_ratio": float(minimal_ratio(h, tol)),
         "negative": int(np.sum(eigenvalues < -tol)),
         "near_zero": int(np.sum(np.abs(eigenvalues) <= tol)),
         "positive": int(np.sum(eigenvalues > tol)),
@@ -829,11 +830,14 @@ def interpolate(weights_a, weights_b, alpha):
     return mixed
 
 
-def interpolation_curve(model, weights_a, weights_b, alphas, sets, batch_size=4096):
+def interpolation_curve(
+    model, weights_a, weights_b, alphas, sets, batch_size=4096, interpolate=interpolate
+):
     """Cross-entropy and accuracy of `model` at interpolate(weights_a, weights_b, alpha), per alpha.
 
     sets: {name: (x, y)} with integer labels. Returns a DataFrame: alpha, then <name>_loss and
-    <name>_accuracy per set. The model's own weights are put back afterwards.
+    <name>_accuracy per set. The model's own weights are put back afterwards. interpolate: the
+    function giving the weights at alpha (08's exercise passes the student's own).
     """
     saved, rows = model.get_weights(), []
     try:
@@ -852,31 +856,45 @@ def interpolation_curve(model, weights_a, weights_b, alphas, sets, batch_size=40
     return pd.DataFrame(rows)
 
 
-def input_jacobian_norms(model, x, softmax=True, batch_size=256):
+def jacobian_norms(jacobians):
+    """Frobenius norm of each point's Jacobian, (points, outputs, inputs) -> (points,) float64."""
+    j = np.asarray(jacobians, dtype=np.float64)
+    return np.sqrt(np.square(j).reshape(len(j), -1).sum(axis=1))
+
+
+def input_jacobian_norms(model, x, softmax=True, batch_size=256, norms=jacobian_norms):
     """Per example, the Frobenius norm of the Jacobian d output / d input: a (N,) float64 array.
 
     output: softmax of the model's logits (softmax=True) or the model's raw output, in inference
     mode. Its mean over test points is the network's *sensitivity* to its input (Novak et al. 2018).
+    norms: (points, outputs, inputs) Jacobians -> (points,) norms (08's exercise passes its own).
     """
+    batches = input_jacobians(model, x, softmax, batch_size)
+    return np.concatenate([np.asarray(norms(j), dtype=np.float64) for j in batches])
+
+
+def input_jacobians(model, x, softmax=True, batch_size=256):
+    """The Jacobians d output / d input of x's examples, batch by batch: (points, outputs, inputs)
+    float32 arrays, inputs flattened. output as in input_jacobian_norms."""
     x = np.asarray(x, dtype="float32")
     if len(x) == 0:
         raise ValueError("x must hold at least one example, got 0")
     backend = keras.backend.backend()
     if backend == "jax":
-        norms = _jax_jacobian_norms(model, softmax)
+        jacobians = _jax_jacobians(model, softmax)
     elif backend == "tensorflow":
-        norms = _tf_jacobian_norms(model, softmax)
+        jacobians = _tf_jacobians(model, softmax)
     else:
         raise NotImplementedError(
             "input Jacobians are implemented for the tensorflow and jax backends only, "
             f"got {backend!r}"
         )
-    return np.concatenate(
-        [norms(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-    ).astype(np.float64)
+    for i in range(0, len(x), batch_size):
+        batch = jacobians(x[i : i + batch_size])
+        yield batch.reshape(len(batch), batch.shape[1], -1)
 
 
-def _jax_jacobian_norms(model, softmax):
+def _jax_jacobians(model, softmax):
     import jax
     import jax.numpy as jnp
 
@@ -887,29 +905,22 @@ def _jax_jacobian_norms(model, softmax):
         out, _ = model.stateless_call(trainable, non_trainable, single[None], training=False)
         return jax.nn.softmax(out[0]) if softmax else out[0]
 
-    @jax.jit
-    def norms(batch):
-        jacobians = jax.vmap(jax.jacrev(output))(batch)
-        return jnp.sqrt(jnp.sum(jnp.square(jacobians).reshape(len(batch), -1), axis=1))
-
-    return lambda batch: np.asarray(norms(jnp.asarray(batch)))
+    jacobians = jax.jit(jax.vmap(jax.jacrev(output)))
+    return lambda batch: np.asarray(jacobians(jnp.asarray(batch)))
 
 
-def _tf_jacobian_norms(model, softmax):
+def _tf_jacobians(model, softmax):
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True)
-    def norms(batch):
+    def jacobians(batch):
         with tf.GradientTape() as tape:
             tape.watch(batch)
             out = model(batch, training=False)
             out = tf.nn.softmax(out) if softmax else out
-        jacobians = tape.batch_jacobian(out, batch)
-        return tf.sqrt(
-            tf.reduce_sum(tf.reshape(tf.square(jacobians), [tf.shape(batch)[0], -1]), axis=1)
-        )
+        return tape.batch_jacobian(out, batch)
 
-    return lambda batch: norms(tf.constant(batch)).numpy()
+    return lambda batch: jacobians(tf.constant(batch)).numpy()
 
 
 def sharpness(model, x, y, epsilon=1e-3, steps=10):

@@ -248,6 +248,9 @@ def evaluate(ref, metrics, overridden=()):
     if overridden and ref.kind != "invariant":
         why = f"holds for the {profile} profile's values; this run sets {', '.join(overridden)}"
         return Result(ref, "n/a", got, why)
+    if numbers is None and overridden:  # e.g. an initializer or technique left out of the run
+        why = f"{missing}; this run sets {', '.join(overridden)}, which can leave it out"
+        return Result(ref, "n/a", got, why)
     if numbers is None:
         return Result(ref, "fail", got, missing)
     bad = [v for v in numbers if not (ref.low <= v <= ref.high)]  # NaN is never in range

@@ -94,15 +94,26 @@ def target_entropy(targets):
     return float(-(np.asarray(targets) * np.log(t)).sum(axis=1).mean())
 
 
+def dense_kernels(model, penalized=False):
+    """The kernels of `model`'s Dense layers as numpy arrays (only those with a kernel regularizer,
+    if penalized)."""
+    return [
+        keras.ops.convert_to_numpy(layer.kernel)
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Dense)
+        and (layer.kernel_regularizer is not None or not penalized)
+    ]
+
+
+def keras_penalty(model):
+    """The regularization terms Keras adds to `model`'s loss (sum of model.losses), a float."""
+    return float(sum(keras.ops.convert_to_numpy(term) for term in model.losses))
+
+
 def small_weights(model, threshold=1e-3):
     """{"near_zero": share of kernel weights with |w| < threshold, "exact_zero": share exactly 0}
     over every Dense kernel of `model` (what an L1 penalty is said to do)."""
-    kernels = [
-        np.ravel(keras.ops.convert_to_numpy(layer.kernel))
-        for layer in model.layers
-        if isinstance(layer, keras.layers.Dense)
-    ]
-    weights = np.concatenate(kernels)
+    weights = np.concatenate([np.ravel(k) for k in dense_kernels(model)])
     return {
         "near_zero": float(np.mean(np.abs(weights) < threshold)),
         "exact_zero": float(np.mean(weights == 0)),

@@ -440,6 +440,14 @@ def test_hessian_spectrum_counts_negative_near_zero_and_positive_eigenvalues():
         "lambda_max"
     ] == pytest.approx(4.0)
     assert diagnostics.hessian_spectrum(np.eye(3))["minimal_ratio"] == 1.0
+    calls = []
+
+    def counted(h, tol):  # a student's minimal_ratio, as notebook 07 passes it
+        calls.append(tol)
+        return 0.25
+
+    assert diagnostics.hessian_spectrum(np.eye(3), minimal_ratio=counted)["minimal_ratio"] == 0.25
+    assert calls == [pytest.approx(1e-6)]  # called with the absolute tolerance
     with pytest.raises(ValueError, match="rel_tol must be a float in \\[0, 1\\), got 2"):
         diagnostics.hessian_spectrum(np.eye(3), rel_tol=2)
 
@@ -524,6 +532,10 @@ def test_interpolation_at_alpha_0_and_1_reproduces_the_two_models_outputs_exactl
     np.testing.assert_array_equal(
         probe.get_weights()[0], wb[0]
     )  # the model's own weights are put back
+    swapped = diagnostics.interpolation_curve(  # a student's interpolate, as notebook 08 passes it
+        probe, wa, wb, [0.0], {"test": (ds.x_test, ds.y_test)}, interpolate=lambda a, b, t: b
+    )
+    assert swapped.test_loss.iloc[0] == pytest.approx(curve.test_loss.iloc[-1])
 
 
 def test_interpolate_refuses_weights_of_two_architectures():
@@ -537,6 +549,16 @@ def test_jacobian_norm_of_a_linear_softmax_free_map_is_its_weight_matrix_frobeni
     norms = diagnostics.input_jacobian_norms(linear, x, softmax=False, batch_size=3)
     assert norms.shape == (7,)
     np.testing.assert_allclose(norms, np.linalg.norm(linear.get_weights()[0]), rtol=1e-5)
+    jacobians = np.concatenate(list(diagnostics.input_jacobians(linear, x, softmax=False)))
+    assert jacobians.shape == (7, 4, 6)
+    np.testing.assert_allclose(jacobians[3], linear.get_weights()[0].T, rtol=1e-6)
+    np.testing.assert_array_equal(diagnostics.jacobian_norms(jacobians), norms)
+    largest = diagnostics.input_jacobian_norms(  # a student's norm, as notebook 08 passes it
+        linear, x, softmax=False, batch_size=3, norms=lambda j: np.abs(j).max(axis=(1, 2))
+    )
+    np.testing.assert_allclose(largest, np.abs(linear.get_weights()[0]).max(), rtol=1e-6)
+    with pytest.raises(ValueError, match="at least one example, got 0"):
+        diagnostics.input_jacobian_norms(linear, x[:0])
 
 
 def test_jacobian_norm_through_the_softmax_matches_its_closed_form():

@@ -2,6 +2,7 @@
 plausible wrong answers fail them with a message that names the problem. No kernel: the solution
 and test cells run here, in a namespace with the notebook's imports."""
 
+import ast
 import importlib.util
 
 import nbformat
@@ -38,8 +39,8 @@ WRONG = {
     "ex07_minimal_ratio": (("> tol", "< tol"), "share of negative eigenvalues"),
     "ex08_interpolate": (
         (
-            "(1 - alpha) * np.asarray(a) + alpha * np.asarray(b)",
-            "alpha * np.asarray(a) + (1 - alpha) * np.asarray(b)",
+            "(1 - alpha) * np.asarray(a, float) + alpha * np.asarray(b, float)",
+            "alpha * np.asarray(a, float) + (1 - alpha) * np.asarray(b, float)",
         ),
         "alpha weights b",
     ),
@@ -103,6 +104,28 @@ def test_the_pack_has_at_least_12_exercises_one_per_notebook_with_nbgrader_metad
     for grade_id, (_, source, _, points) in EXERCISES.items():
         assert "### BEGIN SOLUTION" in source and "### END SOLUTION" in source, grade_id
         assert isinstance(points, (int, float)) and points > 0
+
+
+def defined_names(source):
+    """The functions a cell defines."""
+    return [node.name for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)]
+
+
+def called_names(source):
+    """Every name a cell calls or passes on (f(...) or g(..., f))."""
+    return {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
+
+
+@pytest.mark.parametrize("grade_id", sorted(EXERCISES))
+def test_the_experiment_calls_the_students_function(grade_id):
+    notebook, solution, _, _ = EXERCISES[grade_id]
+    cells = nbformat.read(str(NOTEBOOKS[notebook]), as_version=4).cells
+    experiment = [  # code cells that are neither an exercise nor its test
+        c.source for c in cells if c.cell_type == "code" and "nbgrader" not in c.metadata
+    ]
+    for name in defined_names(solution):
+        users = [source for source in experiment if name in called_names(source)]
+        assert users, f"{notebook}: no experiment cell uses the student's {name}"
 
 
 @pytest.mark.parametrize("grade_id", sorted(EXERCISES))

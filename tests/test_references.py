@@ -30,7 +30,10 @@ def metrics_02(profile="quick", changes=None):
         "profile": profile,
         "parameters": {"seed": 0, "seeds": 3},
         "differs_from_full": {},
-        "tables": {"final_losses": {"caption": "Loss", "columns": [], "rows": rows}},
+        "tables": {
+            "final_losses": {"caption": "Loss", "columns": [], "rows": rows},
+            "init_std": {"rows": [{"initializer": "he_normal", "layer": "hidden_1", "z": 0.4}]},
+        },
         "values": {"gradient_check": {"relative_difference": 2e-7}},
     }
 
@@ -149,6 +152,22 @@ def test_measured_ranges_do_not_apply_to_a_run_with_other_parameters(tmp_path):
     assert results[0].status == "pass"
 
 
+def test_an_invariant_whose_row_the_parameters_leave_out_is_not_applicable(tmp_path):
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "quick.yaml").write_text("02_initialization:\n  epochs: 12\n")
+    metrics = metrics_02(profile="quick")
+    metrics["parameters"].update(epochs=12)
+    rows = metrics["tables"]["final_losses"]["rows"]
+    rows[:] = [r for r in rows if r["initializer"] != "zeros"]  # as with -p initializers=[...]
+    path = tmp_path / "references.yaml"
+    assert references.check(metrics, [ref()], path=path)[0].status == "fail"  # profile's own
+    metrics["parameters"]["initializers"] = ["ones", "he_normal"]
+    metrics["differs_from_full"]["initializers"] = {"value": ["ones", "he_normal"], "full": []}
+    result = references.check(metrics, [ref()], path=path)[0]
+    assert result.status == "n/a" and "no row of final_losses" in result.message
+    assert "this run sets initializers, which can leave it out" in result.message
+
+
 @pytest.mark.parametrize(
     "entry, message",
     [
@@ -219,7 +238,7 @@ def test_labs_check_exits_0_when_every_check_passes_and_writes_check_json(tmp_pa
     assert result.returncode == 0, result.stdout + result.stderr
     assert "zeros_loss_at_init" in result.stdout and "pass" in result.stdout
     record = json.loads((run / check.CHECK_FILE).read_text())
-    assert record["passed"] and record["summary"].startswith("4 pass")
+    assert record["passed"] and record["summary"].startswith("5 pass")
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -314,9 +333,9 @@ def test_the_gallery_and_the_pdf_header_show_the_checks_summary(tmp_path):
     metrics = metrics_02(profile="smoke", changes={("zeros", "val_loss_at_init"): 9.0})
     run = write_run(tmp_path, metrics)
     entry = gallery.entry("02_initialization", "02", tmp_path)
-    assert entry.headline["checks against the references"] == "2 pass, 2 fail, 4 n/a"
+    assert entry.headline["checks against the references"] == "3 pass, 2 fail, 4 n/a"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 02")])
     header = pdf.header_metadata(pdf.run_info(nb, run / "02_initialization.ipynb"))
-    assert "checks against the references: 2 pass, 2 fail, 4 n/a" in header["headline"]
+    assert "checks against the references: 3 pass, 2 fail, 4 n/a" in header["headline"]
     assert labs("check", "--reports", str(tmp_path)).returncode == 1  # check.json now decides
-    assert check.summary_line(run) == "2 pass, 2 fail, 4 n/a"
+    assert check.summary_line(run) == "3 pass, 2 fail, 4 n/a"

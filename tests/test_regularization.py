@@ -85,9 +85,18 @@ def test_weight_penalty_equals_its_formula_on_a_small_layer(kind):
     kernels = [np.asarray(layer.kernel, dtype="float64") for layer in models.dense_layers(net)]
     expected = 0.01 * sum(np.abs(k).sum() if kind == "l1" else (k**2).sum() for k in kernels)
     net(np.zeros((1, 3), "float32"))
-    got = float(sum(keras.ops.convert_to_numpy(loss) for loss in net.losses))
-    assert got == pytest.approx(expected, rel=1e-5)
+    assert regularization.keras_penalty(net) == pytest.approx(expected, rel=1e-5)
     assert regularization.penalty(kernels, kind, 0.01) == pytest.approx(expected)
+    penalized = regularization.dense_kernels(net, penalized=True)
+    assert [k.shape for k in penalized] == [(3, 4), (4, 10)]
+    assert regularization.penalty(penalized, kind, 0.01) == pytest.approx(expected, rel=1e-6)
+
+
+def test_dense_kernels_with_penalized_leaves_out_the_layers_without_a_regularizer():
+    net = models.mlp((3,), (4,), seed=5)
+    assert [k.shape for k in regularization.dense_kernels(net)] == [(3, 4), (4, 10)]
+    assert regularization.dense_kernels(net, penalized=True) == []
+    assert regularization.keras_penalty(net) == 0.0
 
 
 def test_weight_penalty_refuses_unknown_kinds_and_negative_strengths():
