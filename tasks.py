@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Set up the project's virtual environment and run the main jobs; Python standard library only.
 
-    python3.11 tasks.py reports [labs run options]   # set up .venv, regenerate the quick reports
-        (and PDFs), then check them against notebooks/references.yaml
+    python3.11 tasks.py reports [--gpu] [--no-pdf] [labs run options]   # set up .venv, regenerate
+        the quick reports and their PDFs, then check them against notebooks/references.yaml; with
+        --gpu: JAX on CUDA and the full profile
     python3.11 tasks.py test [pytest options]        # set up .venv (with dev + jax extras), run
         the tests
-    python3.11 tasks.py setup                        # only set up .venv
+    python3.11 tasks.py setup [--gpu]                # only set up .venv (--gpu: with CUDA JAX)
+
+PDFs need TeX and pandoc: run as root, `reports` installs them with apt-get; otherwise it stops
+before running anything and prints the one command to run, unless given --no-pdf.
 
 The environment is .venv/ at the project root ($LABS_VENV to move it); it is (re)installed when
 pyproject.toml changes.
@@ -23,6 +27,7 @@ VENV = Path(os.environ.get("LABS_VENV", ROOT / ".venv"))
 BIN = VENV / "bin"
 TASKS = ("reports", "test", "setup")
 EXTRAS = "jax,dev"  # one environment for every task: JAX for the second backend, dev for the tests
+GPU_EXTRAS = "jax,dev,cuda"  # --gpu: the CUDA 12 build of JAX (pyproject.toml's `cuda` extra)
 # Backend-sensitive unit tests, run a second time under JAX (the notebook tests cover both already).
 JAX_UNIT_TESTS = [
     "tests/test_models.py",
@@ -80,17 +85,48 @@ TEX_INSTALL = (
 )
 
 
-def pdf_args():
-    """['--pdf'] when xelatex and pandoc are installed; else [] and a line saying what to
-    install."""
-    missing = [tool for tool in TEX_TOOLS if shutil.which(tool) is None]
-    if not missing:
-        return ["--pdf"]
-    say(
-        f"PDF reports skipped: {', '.join(missing)} not installed. "
-        f"To get them: {TEX_INSTALL}; then .venv/bin/labs pdf"
-    )
-    return []
+def missing_tex():
+    return [tool for tool in TEX_TOOLS if shutil.which(tool) is None]
+
+
+def pdf_args(skip=False):
+    """['--pdf'] once xelatex and pandoc are there: installed with apt-get when run as root, else
+    exits with the command to run. [] with skip (--no-pdf)."""
+    if skip:
+        say("PDF reports skipped (--no-pdf); make them later with .venv/bin/labs pdf")
+        return []
+    missing = missing_tex()
+    if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        say(f"{', '.join(missing)} not installed: apt-get update && {TEX_INSTALL}")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        if not run(["apt-get", "update", "-qq"], env=env):
+            run(TEX_INSTALL.split() + ["-qq"], env=env)
+        missing = missing_tex()
+    if missing:
+        sys.exit(
+            f"[tasks] the PDF reports need {', '.join(missing)}, which is not installed. Run "
+            f"`sudo {TEX_INSTALL}` and this command again, or add --no-pdf to skip the PDFs."
+        )
+    return ["--pdf"]
+
+
+def check_gpu():
+    """Exit with what to check when the CUDA build of JAX sees no GPU."""
+    probe = "import jax; print(','.join(sorted({d.platform for d in jax.devices()})))"
+    found = subprocess.run(
+        [str(BIN / "python"), "-c", probe], capture_output=True, text=True
+    ).stdout.strip()
+    if "gpu" not in found.split(","):
+        sys.exit(
+            f"[tasks] JAX sees no GPU (platforms: {found or 'none'}). Check `nvidia-smi`: the "
+            "CUDA 12 wheels need an NVIDIA driver >= 525."
+        )
+    say(f"JAX sees the GPU ({found})")
+
+
+def flag(args, name):
+    """(whether name is in args, args without it)."""
+    return name in args, [a for a in args if a != name]
 
 
 def run(cmd, env=None):
@@ -102,9 +138,15 @@ def main(argv):
     task, args = (argv[0], argv[1:]) if argv else ("", [])
     if task not in TASKS:
         sys.exit(__doc__)
-    ensure_venv(EXTRAS)
+    gpu, args = flag(args, "--gpu") if task != "test" else (False, args)
+    no_pdf, args = flag(args, "--no-pdf") if task == "reports" else (False, args)
+    pdf = pdf_args(skip=no_pdf) if task == "reports" else []  # before anything is installed
+    ensure_venv(GPU_EXTRAS if gpu else EXTRAS)
+    if gpu:
+        check_gpu()
     if task == "reports":
-        return run([BIN / "labs", "run", "--profile", "quick", "--check", *pdf_args(), *args])
+        profile = ["--profile", "full", "--backend", "jax"] if gpu else ["--profile", "quick"]
+        return run([BIN / "labs", "run", *profile, "--check", *pdf, *args])
     if task == "test":
         code = run([BIN / "python", "-m", "pytest", *args])
         if code == 0 and not args:

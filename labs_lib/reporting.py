@@ -50,8 +50,17 @@ def versions():
     return found
 
 
+GPU_ENVIRONMENT = (  # what decides which GPUs a kernel sees and how much of their memory it takes
+    "CUDA_VISIBLE_DEVICES",
+    "XLA_PYTHON_CLIENT_PREALLOCATE",
+    "XLA_PYTHON_CLIENT_MEM_FRACTION",
+    "TF_FORCE_GPU_ALLOW_GROWTH",
+)
+
+
 def device():
-    """The machine and, under JAX or TensorFlow, the accelerator the backend computes on."""
+    """The machine and, under JAX or TensorFlow, the devices the backend computes on: accelerator
+    (the first, as platform:kind), devices (all of them), gpu_environment (the variables set)."""
     info = {
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
@@ -59,12 +68,26 @@ def device():
     }
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     if backend == "jax" and "jax" in sys.modules:
-        dev = sys.modules["jax"].devices()[0]
-        info["accelerator"] = f"{dev.platform}:{getattr(dev, 'device_kind', dev)}"
+        jax_devices = sys.modules["jax"].devices()
+        found = [(d.platform, getattr(d, "device_kind", str(d))) for d in jax_devices]
     elif backend == "tensorflow" and "tensorflow" in sys.modules:
-        gpus = sys.modules["tensorflow"].config.list_physical_devices("GPU")
-        info["accelerator"] = f"gpu:{gpus[0].name}" if gpus else "cpu"
+        found = tf_devices(sys.modules["tensorflow"])
+    else:
+        found = []
+    if found:
+        info["accelerator"] = ":".join(found[0])
+        info["devices"] = [f"{kind}:{i} {name}" for i, (kind, name) in enumerate(found)]
+    info["gpu_environment"] = {k: os.environ[k] for k in GPU_ENVIRONMENT if k in os.environ}
     return info
+
+
+def tf_devices(tf):
+    """[(platform, name)] of TensorFlow's GPUs, or [("cpu", "cpu")] without one."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return [("cpu", "cpu")]
+    details = [tf.config.experimental.get_device_details(gpu) for gpu in gpus]
+    return [("gpu", d.get("device_name", gpu.name)) for d, gpu in zip(details, gpus)]
 
 
 class Report:

@@ -14,7 +14,7 @@ import nbformat
 from labs_lib.references import ReferenceError
 from labs_lib.reporting import plural
 from labs_lib.shared.params import ParamError, read_params
-from labs_tools import check, course, gallery, grading, pdf, runner
+from labs_tools import check, course, devices, gallery, grading, pdf, runner
 
 EPILOG = """examples:
   labs list
@@ -91,6 +91,12 @@ def add_run_selection(run):
 def add_run_execution(run):
     """`labs run` options that say how it runs: jobs, output, timeout, resume, warm start, PDFs."""
     run.add_argument("--jobs", type=int, default=1, help="notebooks run at once (default 1)")
+    run.add_argument(
+        "--gpus",
+        default="",
+        help="GPU indices to pin the notebooks' kernels to, round-robin (e.g. 0,1; sets "
+        "CUDA_VISIBLE_DEVICES per kernel; default: every kernel sees every GPU)",
+    )
     run.add_argument("--out", type=Path, default=None, help="output folder (default: reports/)")
     run.add_argument(
         "--timeout",
@@ -272,24 +278,33 @@ def notebook_title(path):
     return pdf.notebook_title(nbformat.read(str(path), as_version=4))
 
 
-def cmd_run(args, out=None):
-    out = out or sys.stdout
+def run_options(args):
+    """RunOptions from `labs run`'s arguments; UsageError on a bad --jobs, --timeout or --gpus."""
     if args.jobs < 1:
         raise runner.UsageError(f"--jobs must be a positive int, got {args.jobs}")
     if args.timeout is not None and not 0 <= args.timeout < float("inf"):
         raise runner.UsageError(f"--timeout must be a number of seconds >= 0, got {args.timeout}")
+    try:
+        gpus = devices.parse_gpus(args.gpus)
+    except ValueError as exc:
+        raise runner.UsageError(str(exc)) from None
     runner.check_backend(args.backend)
-    jobs = runner.plan(args.notebooks, args.profile, args.overrides, args.notebooks_dir)
-    timeout = runner.DEFAULT_TIMEOUT[args.profile] if args.timeout is None else args.timeout
-    opts = runner.RunOptions(
+    return runner.RunOptions(
         profile=args.profile,
         backend=args.backend,
         jobs=args.jobs,
-        timeout=timeout,
+        timeout=runner.DEFAULT_TIMEOUT[args.profile] if args.timeout is None else args.timeout,
         resume=args.resume,
         warm_start=args.warm_start,
+        gpus=gpus,
         out=reports_folder(args),
     )
+
+
+def cmd_run(args, out=None):
+    out = out or sys.stdout
+    opts = run_options(args)
+    jobs = runner.plan(args.notebooks, args.profile, args.overrides, args.notebooks_dir)
     if args.pdf:
         pdf.check_tools()
     if args.check:

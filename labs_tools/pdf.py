@@ -118,12 +118,21 @@ def run_info(nb, path):
         backend=metrics.get("backend") or record.get("backend", "unknown"),
         date=format_date(finished),
         seconds=record.get("seconds") or metrics.get("wall_seconds") or 0.0,
-        device=device.get("accelerator") or device.get("machine", ""),
+        device=device_line(device),
         parameters=metrics.get("parameters"),
         headline=metrics.get("values", {}).get("headline"),
         cuts=metrics.get("differs_from_full"),
         checks=check.summary_line(folder) if metrics else "",
     )
+
+
+def device_line(device):
+    """The accelerator a run used, as the PDF header shows it: 'gpu:NVIDIA H200 x 2 (GPU 1)'."""
+    line = device.get("accelerator") or device.get("machine", "")
+    if len(device.get("devices", [])) > 1:
+        line += f" x {len(device['devices'])}"
+    pinned = device.get("gpu_environment", {}).get("CUDA_VISIBLE_DEVICES")
+    return f"{line} (GPU {pinned})" if pinned and line.startswith(("gpu", "cuda")) else line
 
 
 def format_date(iso):

@@ -29,6 +29,7 @@ import yaml
 from labs_lib import PACKAGE_DIR, PROJECT_ROOT, __version__
 from labs_lib.shared.files import atomic_write, to_json
 from labs_lib.shared.params import check_all, coerce, read_params
+from labs_tools import devices
 
 PROFILES = ("smoke", "quick", "full")
 BACKENDS = ("tensorflow", "jax")
@@ -74,6 +75,7 @@ class RunOptions:
     resume: bool = False
     # start each notebook's kernel and imports while the notebook before it runs
     warm_start: bool = True
+    gpus: tuple = ()  # device indices the workers are pinned to, round-robin (--gpus)
 
 
 # ---------------------------------------------------------------- planning (no side effects)
@@ -331,11 +333,12 @@ def first_error(nb_path):
     return ""
 
 
-def kernel_env(backend):
-    """Environment for a notebook's worker process and its kernel."""
+def kernel_env(backend, gpu=None):
+    """Environment for a notebook's worker process and its kernel: the backend, and a GPU memory
+    policy that lets several kernels share a GPU (labs_tools.devices), pinned to `gpu` if given."""
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     env.pop("MPLBACKEND", None)  # Agg would drop inline figures from the executed notebook
-    return env
+    return devices.worker_env(env, gpu)
 
 
 def kill_tree(proc):
@@ -363,8 +366,9 @@ class Worker:
     removes its staging folder.
     """
 
-    def __init__(self, job, opts, warm=True):
-        self.started = None
+    def __init__(self, job, opts, warm=True, pool=None):
+        self.started, self.pool = None, pool or devices.GpuPool()
+        self.gpu = self.pool.take()  # None without --gpus
         self.staging = Path(opts.out) / f".staging-{job.name}-{uuid.uuid4().hex[:8]}"
         self.staging.mkdir(parents=True)
         self.executed = self.staging / f"{job.name}.ipynb"
@@ -387,7 +391,7 @@ class Worker:
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=kernel_env(opts.backend),
+                env=kernel_env(opts.backend, self.gpu),
                 start_new_session=True,
             )
 
@@ -403,6 +407,12 @@ class Worker:
     def cancel(self):
         kill_tree(self.proc)
         shutil.rmtree(self.staging, ignore_errors=True)
+        self.release()
+
+    def release(self):
+        """Free this worker's GPU for the next one (once)."""
+        self.pool.give_back(self.gpu)
+        self.gpu, self.pool = None, devices.GpuPool()
 
 
 class WarmStarts:
@@ -414,18 +424,19 @@ class WarmStarts:
         self.todo, self.opts = list(todo), opts
         self.ahead = max(1, opts.jobs) if opts.warm_start else 0
         self.waiting, self.next, self.lock, self.closed = {}, 0, threading.Lock(), False
+        self.pool = devices.GpuPool(opts.gpus)
 
     def take(self, job):
         """The worker of `job` (started now if it was not yet) after starting the next `ahead` jobs'
         workers."""
         with self.lock:
             worker = self.waiting.pop(job.name, None) or Worker(
-                job, self.opts, warm=self.opts.warm_start
+                job, self.opts, warm=self.opts.warm_start, pool=self.pool
             )
             self.next = max(self.next, self.todo.index(job) + 1)
             while not self.closed and self.next < len(self.todo) and len(self.waiting) < self.ahead:
                 upcoming = self.todo[self.next]  # each job is reached once: `next` only grows
-                self.waiting[upcoming.name] = Worker(upcoming, self.opts)
+                self.waiting[upcoming.name] = Worker(upcoming, self.opts, pool=self.pool)
                 self.next += 1
             return worker
 
@@ -457,7 +468,8 @@ def execute(job, worker, opts, progress, stop):
             seen, cells = mtime, cell_progress(executed)
         progress.update(job.name, cells, elapsed)
         stop.wait(0.5)
-    seconds = time.time() - started
+    seconds, gpu = time.time() - started, worker.gpu
+    worker.release()
     if status == "interrupted":
         shutil.rmtree(worker.staging, ignore_errors=True)
         return Result(job.name, "interrupted", seconds, message="stopped; previous outputs kept")
@@ -468,20 +480,17 @@ def execute(job, worker, opts, progress, stop):
         executed,
         status or ("ok" if proc.returncode == 0 else "failed"),
         seconds,
+        gpu,
     )
 
 
-def publish(job, opts, staging, executed, status, seconds):
-    """Write run.json and rename staging into out/<name> (ok) or out/<name>.failed (not ok)."""
+def publish(job, opts, staging, executed, status, seconds, gpu=None):
+    """Write run.json and rename staging into out/<name> (ok) or out/<name>.failed (not ok).
+
+    gpu: the device the worker was pinned to (--gpus); run.json also copies metrics.json's device.
+    """
     metrics = staging / "metrics.json"
-    message = ""
-    if status == "ok" and not metrics.exists():
-        status, message = "failed", "the notebook finished without writing metrics.json"
-    elif status == "timeout":
-        message = f"stopped after the {opts.timeout:.0f} s timeout"
-    elif status == "failed":
-        tail = (staging / "run.log").read_text(errors="replace").strip().splitlines()[-1:]
-        message = first_error(executed) or (tail[0] if tail else "papermill failed")
+    status, message = status_and_message(status, opts, staging, executed)
     figures = (
         sorted(p.relative_to(staging).as_posix() for p in (staging / "figures").glob("*.*"))
         if (staging / "figures").is_dir()
@@ -500,6 +509,7 @@ def publish(job, opts, staging, executed, status, seconds):
         "cells": cell_progress(executed),
         "outputs": outputs,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **where_it_ran(metrics, gpu),
     }
     final = Path(opts.out) / (job.name if status == "ok" else f"{job.name}.failed")
     if executed.exists():
@@ -510,6 +520,28 @@ def publish(job, opts, staging, executed, status, seconds):
         shutil.rmtree(Path(opts.out) / f"{job.name}.failed", ignore_errors=True)
     n_figs = sum(f.endswith(".png") for f in figures)
     return Result(job.name, status, seconds, n_figs, str(final), message, tuple(record["cells"]))
+
+
+def status_and_message(status, opts, staging, executed):
+    """The run's final status (ok without metrics.json is a failure) and what went wrong."""
+    if status == "ok" and not (staging / "metrics.json").exists():
+        return "failed", "the notebook finished without writing metrics.json"
+    if status == "timeout":
+        return status, f"stopped after the {opts.timeout:.0f} s timeout"
+    if status == "failed":
+        tail = (staging / "run.log").read_text(errors="replace").strip().splitlines()[-1:]
+        return status, first_error(executed) or (tail[0] if tail else "papermill failed")
+    return status, ""
+
+
+def where_it_ran(metrics_path, gpu):
+    """run.json's gpu (the --gpus device, or None) and device (as the notebook recorded it in its
+    metrics.json; {} when there is none to read)."""
+    try:
+        device = json.loads(Path(metrics_path).read_text()).get("device", {})
+    except (OSError, ValueError):
+        device = {}
+    return {"gpu": gpu, "device": device}
 
 
 def relocate(executed, staging, final, source):
@@ -560,10 +592,15 @@ def run(jobs, opts, stream=None):
     warm = WarmStarts(todo, opts)
 
     def one(job):
+        worker = None
         try:
-            result = execute(job, warm.take(job), opts, progress, stop)
+            worker = warm.take(job)
+            result = execute(job, worker, opts, progress, stop)
         except Exception as exc:  # noqa: BLE001 - one notebook's failure must not stop the others
             result = Result(job.name, "failed", message=f"runner error: {exc}")
+        finally:
+            if worker is not None:
+                worker.release()
         progress.finish(result)
         return result
 
