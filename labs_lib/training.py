@@ -4,6 +4,7 @@ Histories come back as pandas DataFrames, one row per epoch. Loss helpers take (
 order of Keras losses (y_true, y_pred), here and in every module of the package.
 """
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -350,6 +351,36 @@ def ordered(model, x, targets, orders):
     xs = [x[order] for order in orders]
     targets = [np.asarray(t)[orders[i]] for t, i in zip(targets, inputs_of)]
     return (xs[0] if n_inputs == 1 else xs), targets
+
+
+@contextlib.contextmanager
+def data_parallel(batch_size, n_examples):
+    """Models built and fitted inside train on several devices, when JAX sees several (GPUs, or
+    CPU devices from XLA_FLAGS): keras.distribution.DataParallel, weights copied on each device and
+    every batch split between them. As many devices as split each batch evenly; elsewhere (one
+    device, TensorFlow) nothing changes. Yields the number of devices used."""
+    k = parallel_devices(batch_size, n_examples)
+    if k < 2:
+        yield 1
+        return
+    import jax
+
+    print(f"data parallel over {k} devices ({batch_size // k} examples of each batch on each)")
+    with keras.distribution.DataParallel(devices=jax.devices()[:k]).scope():
+        yield k
+
+
+def parallel_devices(batch_size, n_examples, available=None):
+    """The most devices, of `available` (default: those JAX sees; 1 on another backend), that split
+    both a full batch and an epoch's last, partial one evenly."""
+    if available is None:
+        if keras.backend.backend() != "jax":
+            return 1
+        import jax
+
+        available = len(jax.devices())
+    last = n_examples % batch_size or batch_size
+    return max(k for k in range(1, available + 1) if batch_size % k == 0 and last % k == 0)
 
 
 def repeat_seed(seed, repeat):

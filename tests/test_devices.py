@@ -2,6 +2,7 @@
 metrics.json and run.json record about the device. No GPU is needed: the tests read the
 environment each worker and kernel received."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -9,12 +10,14 @@ import sys
 import threading
 
 import keras
+import numpy as np
 import pytest
 
-from labs_lib import reporting
+from labs_lib import reporting, training
 from labs_tools import devices, pdf
 
 LABS = [sys.executable, "-m", "labs_tools.cli"]
+HAVE_JAX = importlib.util.find_spec("jax") is not None
 
 
 def test_parse_gpus_reads_distinct_indices_and_refuses_the_rest():
@@ -122,3 +125,54 @@ def test_a_bad_gpus_value_exits_2_before_anything_runs(nbmaker, tmp_path):
         done.stderr
     )
     assert not (tmp_path / "o").exists()
+
+
+# ---------------------------------------------------------------- data parallel on several devices
+
+DATA_PARALLEL_RUN = """
+import json
+from labs_lib import data, models, training
+
+ds = data.load("synthetic", like="mnist", n_train=600, n_val=101, n_test=103, seed=0)
+with training.data_parallel(64, len(ds.x_train)) as k:
+    histories, nets = training.train_repeats(
+        lambda s, name: models.cnn((4, 8), [16], seed=s, name=name), {"cnn": {}}, ds, repeats=2,
+        seed=0, epochs=2, batch_size=64, lr=1e-3, return_nets=True,
+        clean=(ds.x_train[:101], ds.y_train[:101]),
+    )
+test = training.evaluate(nets["cnn"][0], ds.x_test, ds.y_test)
+print(json.dumps({"devices": k, "loss": [h.loss.tolist() for h in histories["cnn"]],
+                  "val_loss": [h.val_loss.tolist() for h in histories["cnn"]], "test": test}))
+"""
+
+
+def run_on_cpu_devices(n):
+    """DATA_PARALLEL_RUN under JAX with n simulated CPU devices: its JSON line and its output."""
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={n}"
+    done = subprocess.run(
+        [sys.executable, "-c", DATA_PARALLEL_RUN], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stdout
+
+
+@pytest.mark.skipif(not HAVE_JAX, reason="jax is not installed")
+def test_data_parallel_on_two_devices_gives_one_devices_results():
+    one, _ = run_on_cpu_devices(1)
+    two, printed = run_on_cpu_devices(2)
+    assert (one["devices"], two["devices"]) == (1, 2)
+    assert "data parallel over 2 devices (32 examples of each batch on each)" in printed
+    # the same arithmetic, summed in another order: float32 rounding, nothing more
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-5)
+    np.testing.assert_allclose(two["val_loss"], one["val_loss"], rtol=1e-5)
+    assert two["test"]["accuracy"] == one["test"]["accuracy"]
+
+
+def test_parallel_devices_splits_every_batch_evenly_or_uses_one():
+    assert training.parallel_devices(64, 600, available=4) == 4  # last batch 24: 6 each
+    assert training.parallel_devices(64, 610, available=4) == 2  # last batch 34
+    assert training.parallel_devices(30, 600, available=8) == 6
+    assert training.parallel_devices(64, 600, available=1) == 1
+    if keras.backend.backend() != "jax":
+        assert training.parallel_devices(64, 600) == 1  # TensorFlow: no keras.distribution
