@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("LABS_VENV", ROOT / ".venv"))
 BIN = VENV / "bin"
 TASKS = ("reports", "test", "setup")
-EXTRAS = "jax,dev"  # one environment for every task: JAX for the second backend, dev for the tests
-GPU_EXTRAS = "jax,dev,cuda"  # --gpu: the CUDA 12 build of JAX (pyproject.toml's `cuda` extra)
+# one environment for every task: JAX for the second backend, Dask for clusters, dev for the tests
+EXTRAS = "jax,dask,dev"
+GPU_EXTRAS = "jax,dask,dev,cuda"  # --gpu: the CUDA 12 build of JAX (pyproject.toml's `cuda` extra)
 # Backend-sensitive unit tests, run a second time under JAX (the notebook tests cover both already).
 JAX_UNIT_TESTS = [
     "tests/test_models.py",

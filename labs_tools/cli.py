@@ -14,7 +14,7 @@ import nbformat
 from labs_lib.references import ReferenceError
 from labs_lib.reporting import plural
 from labs_lib.shared.params import ParamError, read_params
-from labs_tools import check, course, devices, gallery, grading, pdf, runner
+from labs_tools import check, cluster, course, devices, gallery, grading, pdf, runner
 
 EPILOG = """examples:
   labs list
@@ -59,6 +59,7 @@ def add_run_parser(sub):
     run = sub.add_parser("run", help="execute notebooks with papermill and write their reports")
     add_run_selection(run)
     add_run_execution(run)
+    add_run_placement(run)
 
 
 def add_run_selection(run):
@@ -88,15 +89,39 @@ def add_run_selection(run):
     )
 
 
-def add_run_execution(run):
-    """`labs run` options that say how it runs: jobs, output, timeout, resume, warm start, PDFs."""
-    run.add_argument("--jobs", type=int, default=1, help="notebooks run at once (default 1)")
+def add_run_placement(run):
+    """`labs run` options that say where it runs: GPUs, a parameter grid, a Dask cluster."""
     run.add_argument(
         "--gpus",
         default="",
         help="GPU indices to pin the notebooks' kernels to, round-robin (e.g. 0,1; sets "
         "CUDA_VISIBLE_DEVICES per kernel; default: every kernel sees every GPU)",
     )
+    run.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2,...",
+        help="run each notebook once per value (repeatable: every combination), each run in "
+        "its own folder <notebook>--NAME=V",
+    )
+    run.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="where the notebooks run: this machine (default) or a Dask cluster (--scheduler)",
+    )
+    run.add_argument(
+        "--scheduler",
+        default=os.environ.get("DASK_SCHEDULER_ADDRESS", ""),
+        help="the Dask scheduler's address, e.g. tcp://10.0.0.5:8786 "
+        "(default: $DASK_SCHEDULER_ADDRESS)",
+    )
+
+
+def add_run_execution(run):
+    """`labs run` options that say how it runs: jobs, output, timeout, resume, warm start, PDFs."""
+    run.add_argument("--jobs", type=int, default=1, help="notebooks run at once (default 1)")
     run.add_argument("--out", type=Path, default=None, help="output folder (default: reports/)")
     run.add_argument(
         "--timeout",
@@ -293,7 +318,9 @@ def run_options(args):
         profile=args.profile,
         backend=args.backend,
         jobs=args.jobs,
-        timeout=runner.DEFAULT_TIMEOUT[args.profile] if args.timeout is None else args.timeout,
+        timeout=args.timeout
+        if args.timeout is not None
+        else runner.DEFAULT_TIMEOUT.get(args.profile),
         resume=args.resume,
         warm_start=args.warm_start,
         gpus=gpus,
@@ -301,10 +328,23 @@ def run_options(args):
     )
 
 
+def executor_client(args):
+    """None for the local executor; a connected Dask client for --executor dask."""
+    if args.executor == "local":
+        return None
+    if not args.scheduler:
+        raise runner.UsageError(
+            "--executor dask needs --scheduler ADDRESS (or $DASK_SCHEDULER_ADDRESS)"
+        )
+    return cluster.connect(args.scheduler)
+
+
 def cmd_run(args, out=None):
     out = out or sys.stdout
     opts = run_options(args)
     jobs = runner.plan(args.notebooks, args.profile, args.overrides, args.notebooks_dir)
+    jobs = runner.expand_grid(jobs, runner.parse_grid(args.grid, jobs))
+    client = executor_client(args)  # a scheduler that cannot be reached stops the run here
     if args.pdf:
         pdf.check_tools()
     if args.check:
@@ -313,7 +353,11 @@ def cmd_run(args, out=None):
         f"labs run: {plural(len(jobs), 'notebook')}, profile {args.profile}, "
         f"backend {args.backend}, output in {opts.out}\n"
     )
-    results = runner.run(jobs, opts, stream=out)
+    if client is None:
+        results = runner.run(jobs, opts, stream=out)
+    else:
+        with client:
+            results = cluster.run(jobs, opts, client, stream=out)
     out.write("\n" + runner.summary(results) + "\n")
     status = runner.exit_status(results)
     if args.pdf and status != 130:

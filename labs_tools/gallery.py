@@ -159,11 +159,25 @@ def thumb_width(wide):
 
 
 def entries(notebooks, out):
-    """Gallery entries for {name: path} notebooks, in order."""
-    return [
-        entry(name, notebook_title(nbformat.read(str(path), as_version=4)) or name, out)
-        for name, path in notebooks.items()
-    ]
+    """Gallery entries for {name: path} notebooks, in order, each followed by its grid runs."""
+    items = []
+    for name, path in with_grid_runs(notebooks, out).items():
+        title = notebook_title(nbformat.read(str(path), as_version=4)) or name
+        grid = name.partition("--")[2].replace("--", ", ")
+        items.append(entry(name, f"{title} ({grid})" if grid else title, out))
+    return items
+
+
+def with_grid_runs(notebooks, out):
+    """{name: path} with each `labs run --grid` run found in `out` (<name>--<param>=<value>...)
+    after its notebook."""
+    found = {}
+    for name, path in notebooks.items():
+        found[name] = path
+        for folder in sorted(Path(out).glob(f"{name}--*")):
+            if folder.is_dir():
+                found[folder.name.removesuffix(".failed")] = path
+    return found
 
 
 STYLE = (

@@ -101,7 +101,13 @@ def run_submission(sub, parameters, timeout, backend):
     with tempfile.TemporaryDirectory(prefix="labs-grade-") as work:
         output = Path(work) / "executed.ipynb"
         params = {**parameters, "out_dir": str(Path(work) / "outputs")}
-        cmd = [sys.executable, "-m", "labs_tools.grade_worker", str(sub.path), str(output)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "labs_tools.grade_worker",
+            str(sub.path.resolve()),
+            str(output),
+        ]
         cmd += [json.dumps(params), work]
         proc = subprocess.Popen(
             cmd,

@@ -8,8 +8,10 @@ outputs. Each worker is started while the notebook before it runs (a warm start)
 start and imports cost no wall time.
 """
 
+import dataclasses
 import hashlib
 import importlib.util
+import itertools
 import json
 import os
 import shutil
@@ -76,6 +78,9 @@ class RunOptions:
     # start each notebook's kernel and imports while the notebook before it runs
     warm_start: bool = True
     gpus: tuple = ()  # device indices the workers are pinned to, round-robin (--gpus)
+    # --executor dask: times a job whose task raised is run again (a job whose worker died is
+    # rescheduled by Dask itself, up to its distributed.scheduler.allowed-failures, then fails)
+    retries: int = 1
 
 
 # ---------------------------------------------------------------- planning (no side effects)
@@ -195,6 +200,44 @@ def plan(requested, profile, overrides=(), notebooks_dir=NOTEBOOKS_DIR):
             Job(name, available[name], values, "out_dir" in spec, requirements(available[name]))
         )
     return jobs
+
+
+def parse_grid(pairs, jobs):
+    """['lr=0.1,0.01', ...] (--grid) -> [('lr', ['0.1', '0.01']), ...], each name a scalar
+    parameter of at least one job and each value allowed; UsageError otherwise."""
+    grid, params = [], [read_params(job.path) for job in jobs]
+    for name, text in parse_overrides(pairs):
+        specs = [spec[name] for spec in params if name in spec]
+        if name in RUNNER_PARAMS or not specs:
+            allowed = sorted({p for spec in params for p in spec} - set(RUNNER_PARAMS))
+            raise UsageError(f"--grid: unknown parameter {name!r}; allowed: {', '.join(allowed)}")
+        if specs[0].type.startswith("list"):
+            raise UsageError(f"--grid takes scalar parameters; {name} is a list (use -p)")
+        texts = [t.strip() for t in text.split(",")]
+        for spec in specs:
+            for t in texts:
+                try:
+                    coerce(spec, t)
+                except ValueError as exc:
+                    raise UsageError(f"--grid {name}: {exc}") from None
+        grid.append((name, texts))
+    return grid
+
+
+def expand_grid(jobs, grid):
+    """Each job once per combination of the grid's values for its parameters; the job's name, and
+    so its output folder, gets them: 02_initialization--learning_rate=0.01."""
+    expanded = []
+    for job in jobs:
+        spec = read_params(job.path)
+        axes = [(name, texts) for name, texts in grid if name in spec]
+        for combo in itertools.product(*[texts for _, texts in axes]):
+            values, label = dict(job.params), [job.name]
+            for (name, _), text in zip(axes, combo):
+                values[name] = coerce(spec[name], text)
+                label.append(f"{name}={text}")
+            expanded.append(dataclasses.replace(job, name="--".join(label), params=values))
+    return expanded
 
 
 def check_backend(backend):

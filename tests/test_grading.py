@@ -83,11 +83,12 @@ def submission(pack, tmp_path, student, edit=None):
     return path
 
 
-def labs(pack, *args):
+def labs(pack, *args, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "labs_tools.cli", "--notebooks-dir", str(pack), *args],
         capture_output=True,
         text=True,
+        cwd=cwd,
     )
 
 
@@ -105,8 +106,9 @@ def test_grade_scores_full_zero_and_partial_and_a_crash_hang_or_flood_stops_no_o
         submission(pack, tmp_path, "flood", ("middle = 1", "for i in range(300000): print(i)")),
     ]
     out = tmp_path / "grades"
-    args = ["grade", *map(str, subs), "--out", str(out), "--jobs", "3", "--timeout", "25"]
-    result = labs(pack, *args)
+    relative = [str(p.relative_to(tmp_path)) for p in subs]  # as `labs grade submitted/*/*.ipynb`
+    args = ["grade", *relative, "--out", str(out), "--jobs", "3", "--timeout", "25"]
+    result = labs(pack, *args, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = list(csv.DictReader((out / "grades.csv").open()))
     got = {(r["student"], r["exercise"]): float(r["points"]) for r in rows}

@@ -1,0 +1,156 @@
+"""`labs run --executor dask --scheduler ADDRESS`: the run's jobs on a Dask distributed cluster.
+
+Each (notebook, parameters) job is one Dask task. On a worker, it runs the notebook as the local
+runner does (`python -m labs_tools.worker`, a kernel of its own, the timeout) in a temporary folder,
+and returns the executed notebook and every output file. Here, the files go into a staging folder
+and are published exactly as a local run publishes them (run.json, atomic swap, `.failed/`). A
+worker that dies mid-job has its job rescheduled on another worker by Dask (up to its
+distributed.scheduler.allowed-failures), else the job is reported failed; nothing of it is written,
+and the dead worker's notebook process is killed with it (PR_SET_PDEATHSIG), its kernel following.
+The workers need this project installed (the same environment and data directory): see the README,
+"On a cluster".
+"""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from labs_tools import runner
+
+OUTPUT_LIMIT = 2_000  # characters of a failed job's log kept in its run.log
+
+
+def connect(address, timeout=15):
+    """A distributed.Client for the scheduler at `address`; UsageError when it cannot be reached."""
+    try:
+        import distributed
+    except ImportError:
+        raise runner.UsageError(
+            "--executor dask needs dask.distributed: pip install -e '.[dask]'"
+        ) from None
+    try:
+        return distributed.Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise runner.UsageError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
+
+
+def run_on_worker(name, notebook, params, takes_out_dir, backend, timeout, cwd):
+    """A Dask task: run one notebook (its text) with `params` in a temporary folder; returns its
+    status, seconds, the temporary output folder's path and {relative path: bytes} of its files."""
+    with tempfile.TemporaryDirectory(prefix="labs-") as tmp:
+        tmp = Path(tmp)
+        source, outputs = tmp / f"src-{name}.ipynb", tmp / "out"
+        outputs.mkdir()
+        source.write_text(notebook)
+        params = {**params, **({"out_dir": str(outputs)} if takes_out_dir else {})}
+        cmd = [sys.executable, "-m", "labs_tools.worker", "--cold", str(source)]
+        cmd += [
+            str(outputs / f"{name}.ipynb"),
+            json.dumps(params),
+            cwd if Path(cwd).is_dir() else tmp,
+        ]
+        started = time.time()
+        with open(tmp / "run.log", "wb") as log:
+            proc = subprocess.Popen(
+                [str(c) for c in cmd],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=runner.kernel_env(backend),
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
+            status = wait(proc, timeout)
+        files = {p.relative_to(outputs).as_posix(): p.read_bytes() for p in files_in(outputs)}
+        files["run.log"] = (tmp / "run.log").read_bytes()[-OUTPUT_LIMIT:]
+        seconds = time.time() - started
+        return {"status": status, "seconds": seconds, "tmp": str(outputs), "files": files}
+
+
+def files_in(folder):
+    return [p for p in Path(folder).rglob("*") if p.is_file()]
+
+
+def wait(proc, timeout):
+    """Say "go" to a labs worker and wait for it: ok, failed, or timeout (then stopped)."""
+    proc.stdin.write(b"go\n")
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=timeout or None)
+    except subprocess.TimeoutExpired:
+        runner.kill_tree(proc)
+        return "timeout"
+    return "ok" if proc.returncode == 0 else "failed"
+
+
+def die_with_parent():
+    """In the child, before exec: be killed when the Dask worker process dies (Linux prctl)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the worker's death leaves the job to finish on its own
+        pass
+
+
+def run(jobs, opts, client, stream=None):
+    """Submit every job to the cluster, publish each as it finishes; Results in job order."""
+    import distributed
+
+    progress = runner.Progress(len(jobs), stream or sys.stdout)
+    results, todo = runner.skip_or_queue(jobs, opts, progress)  # --resume, unmet requirements
+    futures = {
+        client.submit(
+            run_on_worker,
+            job.name,
+            job.path.read_text(),
+            job.params,
+            job.takes_out_dir,
+            opts.backend,
+            opts.timeout,
+            str(job.path.parent.resolve()),
+            key=f"labs-{job.name}-{uuid.uuid4().hex[:8]}",
+            pure=False,
+            retries=opts.retries,
+        ): job
+        for job in todo
+    }
+    try:
+        for future in distributed.as_completed(futures):
+            job = futures[future]
+            results[job.name] = collect(job, opts, future)
+            progress.finish(results[job.name])
+    except KeyboardInterrupt:
+        client.cancel(list(futures))
+        for job in jobs:
+            stopped = runner.Result(
+                job.name, "interrupted", message="stopped; previous outputs kept"
+            )
+            results.setdefault(job.name, stopped)
+    return [results[job.name] for job in jobs]
+
+
+def collect(job, opts, future):
+    """Publish a finished task's files (or its failure) into opts.out as a local run would."""
+    staging = Path(opts.out) / f".staging-{job.name}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    try:
+        done = future.result()
+    except Exception as exc:  # noqa: BLE001 - a worker that died, a task that raised
+        (staging / "run.log").write_text(f"{type(exc).__name__}: {exc}\n")
+        shutil.rmtree(staging / "figures", ignore_errors=True)
+        return runner.publish(job, opts, staging, staging / f"{job.name}.ipynb", "failed", 0.0)
+    for name, data in done["files"].items():
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+        (staging / name).write_bytes(data)
+    executed = staging / f"{job.name}.ipynb"
+    if executed.exists():  # the notebook names the worker's folder: name the staging one instead
+        there, here = (json.dumps(str(p))[1:-1] for p in (done["tmp"], staging))
+        executed.write_text(executed.read_text().replace(there, here))
+    return runner.publish(job, opts, staging, executed, done["status"], done["seconds"])
