@@ -89,6 +89,22 @@ def add_run_selection(run):
     )
 
 
+def add_executor(parser, what):
+    """--executor and --scheduler, for `labs run` and `labs grade`."""
+    parser.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help=f"where {what}: this machine (default) or a Dask cluster (--scheduler)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=os.environ.get("DASK_SCHEDULER_ADDRESS", ""),
+        help="the Dask scheduler's address, e.g. tcp://10.0.0.5:8786 "
+        "(default: $DASK_SCHEDULER_ADDRESS)",
+    )
+
+
 def add_run_placement(run):
     """`labs run` options that say where it runs: GPUs, a parameter grid, a Dask cluster."""
     run.add_argument(
@@ -105,18 +121,7 @@ def add_run_placement(run):
         help="run each notebook once per value (repeatable: every combination), each run in "
         "its own folder <notebook>--NAME=V",
     )
-    run.add_argument(
-        "--executor",
-        choices=("local", "dask"),
-        default="local",
-        help="where the notebooks run: this machine (default) or a Dask cluster (--scheduler)",
-    )
-    run.add_argument(
-        "--scheduler",
-        default=os.environ.get("DASK_SCHEDULER_ADDRESS", ""),
-        help="the Dask scheduler's address, e.g. tcp://10.0.0.5:8786 "
-        "(default: $DASK_SCHEDULER_ADDRESS)",
-    )
+    add_executor(run, "the notebooks run")
 
 
 def add_run_execution(run):
@@ -214,6 +219,7 @@ def add_grade_parser(sub):
     gr.add_argument("--profile", default="smoke", help="smoke (default) or quick")
     gr.add_argument("--out", type=Path, default=Path("grades"), help="default: grades/")
     gr.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    add_executor(gr, "the submissions run")
     gr.add_argument(
         "--timeout", type=float, default=900, help="seconds per submission (default 900)"
     )
@@ -480,6 +486,7 @@ def cmd_grade(args, out=None):
     if not 0 < args.timeout < float("inf"):
         raise runner.UsageError(f"--timeout must be a number of seconds > 0, got {args.timeout}")
     runner.check_backend(args.backend)
+    client = executor_client(args)  # a scheduler that cannot be reached stops here
     found = grading.grade(
         args.submissions,
         args.profile,
@@ -488,6 +495,7 @@ def cmd_grade(args, out=None):
         timeout=args.timeout,
         backend=args.backend,
         notebooks_dir=args.notebooks_dir,
+        client=client,
     )
     for s in found:
         out.write(

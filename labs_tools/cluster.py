@@ -154,3 +154,51 @@ def collect(job, opts, future):
         there, here = (json.dumps(str(p))[1:-1] for p in (done["tmp"], staging))
         executed.write_text(executed.read_text().replace(there, here))
     return runner.publish(job, opts, staging, executed, done["status"], done["seconds"])
+
+
+# ---------------------------------------------------------------- labs grade --executor dask
+
+
+def grade_on_worker(name, text, parameters, timeout, backend):
+    """A Dask task: run one submission (its text) as `labs grade` does here; returns (the executed
+    notebook as JSON text or None, the problem or '')."""
+    import nbformat
+
+    from labs_tools import grading
+
+    with tempfile.TemporaryDirectory(prefix="labs-grade-") as tmp:
+        path = Path(tmp) / f"{name}.ipynb"
+        path.write_text(text)
+        sub = grading.Submission(path, "", name)
+        executed, problem = grading.run_submission(
+            sub, parameters, timeout, backend, preexec_fn=die_with_parent
+        )
+        return (nbformat.writes(executed) if executed is not None else None), problem
+
+
+def grade(client, subs, parameters, timeout, backend):
+    """[(executed notebook or None, problem)] per submission, each run on the cluster; a task
+    that failed (its worker kept dying) is a problem, not an exception."""
+    import nbformat
+
+    futures = [
+        client.submit(
+            grade_on_worker,
+            sub.notebook,
+            sub.path.read_text(),
+            parameters(sub),
+            timeout,
+            backend,
+            key=f"labs-grade-{sub.student}-{sub.notebook}-{uuid.uuid4().hex[:8]}",
+            pure=False,
+        )
+        for sub in subs
+    ]
+    runs = []
+    for future in futures:
+        try:
+            text, problem = future.result()
+            runs.append((nbformat.reads(text, as_version=4) if text else None, problem))
+        except Exception as exc:  # noqa: BLE001 - a worker that died, a task that raised
+            runs.append((None, f"the Dask task failed: {type(exc).__name__}: {exc}"))
+    return runs

@@ -96,8 +96,9 @@ def student_of(path, names):
     return path.stem
 
 
-def run_submission(sub, parameters, timeout, backend):
-    """Execute one submission in its own process; (executed notebook or None, problem or '')."""
+def run_submission(sub, parameters, timeout, backend, preexec_fn=None):
+    """Execute one submission in its own process; (executed notebook or None, problem or '').
+    preexec_fn: run in that process before it starts (a Dask worker ties it to its own life)."""
     with tempfile.TemporaryDirectory(prefix="labs-grade-") as work:
         output = Path(work) / "executed.ipynb"
         params = {**parameters, "out_dir": str(Path(work) / "outputs")}
@@ -116,6 +117,7 @@ def run_submission(sub, parameters, timeout, backend):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=preexec_fn,
         )
         problem = ""
         try:
@@ -164,9 +166,12 @@ def error_message(cell):
     return "no points"
 
 
-def grade(paths, profile, out, jobs=1, timeout=600, backend="tensorflow", notebooks_dir=None):
+def grade(
+    paths, profile, out, jobs=1, timeout=600, backend="tensorflow", notebooks_dir=None, client=None
+):
     """Grade every submission (checked first, before anything runs); write <student>.json per
-    student and grades.csv in `out`; returns the Scores."""
+    student and grades.csv in `out`; returns the Scores. client: a Dask client to run the
+    submissions on (labs_tools.cluster), else they run here, `jobs` at a time."""
     notebooks_dir = notebooks_dir or runner.NOTEBOOKS_DIR
     pack = runner.discover(notebooks_dir)
     solutions = {n: nbformat.read(str(p), as_version=4) for n, p in pack.items()}
@@ -174,13 +179,21 @@ def grade(paths, profile, out, jobs=1, timeout=600, backend="tensorflow", notebo
     subs = [identify(p, solutions) for p in paths]
     profiles = runner.load_profile(profile, notebooks_dir)
 
-    def one(sub):
-        params = {**profiles.get(sub.notebook, {}), "profile": profile}
-        executed, problem = run_submission(sub, params, timeout, backend)
-        return scores(sub, executed, problem, solutions[sub.notebook])
+    def params(sub):
+        return {**profiles.get(sub.notebook, {}), "profile": profile}
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        found = [s for batch in pool.map(one, subs) for s in batch]
+    if client is not None:
+        from labs_tools import cluster
+
+        runs = cluster.grade(client, subs, params, timeout, backend)
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            runs = list(pool.map(lambda s: run_submission(s, params(s), timeout, backend), subs))
+    found = [
+        score
+        for sub, (executed, problem) in zip(subs, runs)
+        for score in scores(sub, executed, problem, solutions[sub.notebook])
+    ]
     write_results(found, Path(out))
     return found
 

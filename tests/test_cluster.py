@@ -1,6 +1,7 @@
 """`labs run --grid` and `labs run --executor dask`: against a real Dask scheduler and two worker
-processes started here (distributed.LocalCluster), a worker killed mid-job included."""
+processes started here (`dask scheduler`, `dask worker`), a worker killed mid-job included."""
 
+import csv
 import json
 import os
 import signal
@@ -8,22 +9,50 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
+
+from labs_tools import runner
 
 LABS = [sys.executable, "-m", "labs_tools.cli"]
 distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
-def scheduler():
-    """The address of a real scheduler with two single-threaded worker processes."""
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    yield cluster.scheduler_address
-    cluster.close()
+def scheduler(tmp_path_factory):
+    """The address of a real scheduler and two single-threaded worker processes, started with the
+    README's `dask scheduler` / `dask worker` commands (outside this process, so that nothing of
+    them outlives the fixture)."""
+    info = tmp_path_factory.mktemp("dask") / "scheduler.json"
+    dask = [str(Path(sys.executable).parent / "dask")]
+    started = [
+        subprocess.Popen(
+            [*dask, "scheduler", "--scheduler-file", str(info), "--port", "0", "--no-dashboard"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        deadline = time.time() + 60
+        while not info.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        started.append(
+            subprocess.Popen(
+                [*dask, "worker", "--scheduler-file", str(info), "--nworkers", "2"]
+                + ["--nthreads", "1", "--no-dashboard"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        with distributed.Client(scheduler_file=str(info), timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+            address = client.scheduler.address
+        yield address
+    finally:
+        for proc in reversed(started):
+            runner.kill_tree(proc)
 
 
 def labs(pack, *args, timeout=300):
@@ -155,3 +184,35 @@ def test_a_grid_runs_on_the_local_executor_too(nbmaker, tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert [read(out / f"aa--n={n}", "metrics.json")["parameters"]["n"] for n in (3, 5)] == [3, 5]
+
+
+@pytest.mark.notebook
+def test_grade_on_the_cluster_scores_as_grading_here_does(scheduler, tmp_path):
+    from test_grading import course, make_pack, nbformat, submission  # the grading tests' pack
+
+    pack = make_pack(tmp_path / "notebooks")
+    stub = course.student_version(nbformat.read(str(pack / "zz_exercises.ipynb"), as_version=4))
+    stub_path = tmp_path / "submitted" / "stella" / "zz_exercises.ipynb"
+    stub_path.parent.mkdir(parents=True)
+    nbformat.write(stub, str(stub_path))
+    subs = [
+        submission(pack, tmp_path, "ada"),
+        stub_path,
+        submission(pack, tmp_path, "wrong", ("return x / 2", "return x // 2")),
+    ]
+    out = tmp_path / "grades"
+    dask = ["--executor", "dask", "--scheduler", scheduler]
+    done = labs(pack, "grade", *map(str, subs), *dask, "--out", str(out), "--timeout", "120")
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    got = {(r["student"], r["exercise"]): float(r["points"]) for r in rows}
+    assert got == {
+        ("ada", "ex_square"): 1,
+        ("ada", "ex_half"): 2,
+        ("stella", "ex_square"): 0,
+        ("stella", "ex_half"): 0,
+        ("wrong", "ex_square"): 1,
+        ("wrong", "ex_half"): 0,
+    }
+    messages = {(r["student"], r["exercise"]): r["message"] for r in rows}
+    assert messages["wrong", "ex_half"] == "AssertionError: half(3): expected 1.5, got 1"

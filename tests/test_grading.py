@@ -51,8 +51,11 @@ TEST_HALF = "assert half(3) == 1.5, f'half(3): expected 1.5, got {half(3)}'"
 
 @pytest.fixture
 def pack(tmp_path):
-    """notebooks/ with zz_exercises: two exercises (1 and 2 points) and a middle cell to break."""
-    folder = tmp_path / "notebooks"
+    return make_pack(tmp_path / "notebooks")
+
+
+def make_pack(folder):
+    """`folder` with zz_exercises: two exercises (1 and 2 points) and a middle cell to break."""
     (folder / "profiles").mkdir(parents=True)
     for profile in ("smoke", "quick", "full"):
         (folder / "profiles" / f"{profile}.yaml").write_text("")
