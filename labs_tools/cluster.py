@@ -12,7 +12,6 @@ The workers need this project installed (the same environment and data directory
 """
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -49,16 +48,12 @@ def run_on_worker(name, notebook, params, takes_out_dir, backend, timeout, cwd):
         outputs.mkdir()
         source.write_text(notebook)
         params = {**params, **({"out_dir": str(outputs)} if takes_out_dir else {})}
-        cmd = [sys.executable, "-m", "labs_tools.worker", "--cold", str(source)]
-        cmd += [
-            str(outputs / f"{name}.ipynb"),
-            json.dumps(params),
-            cwd if Path(cwd).is_dir() else tmp,
-        ]
+        cwd = cwd if Path(cwd).is_dir() else tmp  # the notebook's folder, where the worker has it
+        cmd = runner.worker_command(source, outputs / f"{name}.ipynb", params, cwd, warm=False)
         started = time.time()
         with open(tmp / "run.log", "wb") as log:
             proc = subprocess.Popen(
-                [str(c) for c in cmd],
+                cmd,
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -144,7 +139,6 @@ def collect(job, opts, future):
         done = future.result()
     except Exception as exc:  # noqa: BLE001 - a worker that died, a task that raised
         (staging / "run.log").write_text(f"{type(exc).__name__}: {exc}\n")
-        shutil.rmtree(staging / "figures", ignore_errors=True)
         return runner.publish(job, opts, staging, staging / f"{job.name}.ipynb", "failed", 0.0)
     for name, data in done["files"].items():
         (staging / name).parent.mkdir(parents=True, exist_ok=True)

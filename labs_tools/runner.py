@@ -400,6 +400,14 @@ def kill_tree(proc):
     proc.wait()
 
 
+def worker_command(source, executed, params, cwd, warm=True):
+    """The `python -m labs_tools.worker` command line that runs `source` into `executed`."""
+    paths = [str(Path(p).resolve()) for p in (source, executed)]
+    cold = [] if warm else ["--cold"]
+    command = [sys.executable, "-m", "labs_tools.worker", *cold, *paths, json.dumps(params)]
+    return command + [str(Path(cwd).resolve())]
+
+
 class Worker:
     """A notebook's `python -m labs_tools.worker` process, writing into a staging folder next to
     the outputs.
@@ -418,16 +426,7 @@ class Worker:
         params = dict(job.params)
         if job.takes_out_dir:
             params["out_dir"] = str(self.staging.resolve())
-        cmd = [
-            sys.executable,
-            "-m",
-            "labs_tools.worker",
-            *([] if warm else ["--cold"]),
-            str(job.path.resolve()),
-            str(self.executed.resolve()),
-            json.dumps(params),
-            str(job.path.parent.resolve()),
-        ]
+        cmd = worker_command(job.path, self.executed, params, job.path.parent, warm)
         with open(self.staging / "run.log", "wb") as log:
             self.proc = subprocess.Popen(
                 cmd,

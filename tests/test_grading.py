@@ -74,6 +74,17 @@ def make_pack(folder):
     return folder
 
 
+# the scores of the solution (ada), the released stub (stella) and a wrong half() (wrong)
+SOLVED_STUB_WRONG = {
+    ("ada", "ex_square"): 1,
+    ("ada", "ex_half"): 2,
+    ("stella", "ex_square"): 0,
+    ("stella", "ex_half"): 0,
+    ("wrong", "ex_square"): 1,
+    ("wrong", "ex_half"): 0,
+}
+
+
 def submission(pack, tmp_path, student, edit=None):
     """submitted/<student>/zz_exercises.ipynb: the solution with `edit` (old, new) applied."""
     nb = nbformat.read(str(pack / "zz_exercises.ipynb"), as_version=4)
@@ -116,12 +127,7 @@ def test_grade_scores_full_zero_and_partial_and_a_crash_hang_or_flood_stops_no_o
     rows = list(csv.DictReader((out / "grades.csv").open()))
     got = {(r["student"], r["exercise"]): float(r["points"]) for r in rows}
     assert got == {
-        ("ada", "ex_square"): 1,
-        ("ada", "ex_half"): 2,
-        ("stella", "ex_square"): 0,
-        ("stella", "ex_half"): 0,
-        ("wrong", "ex_square"): 1,
-        ("wrong", "ex_half"): 0,
+        **SOLVED_STUB_WRONG,
         ("crash", "ex_square"): 1,
         ("crash", "ex_half"): 0,
         ("hang", "ex_square"): 1,
