@@ -4,17 +4,19 @@ gallery, start JupyterLab."""
 import argparse
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import nbformat
+import psutil
 
 from labs_lib.references import ReferenceError
 from labs_lib.reporting import plural
 from labs_lib.shared.params import ParamError, read_params
-from labs_tools import check, cluster, course, devices, gallery, grading, pdf, runner
+from labs_tools import check, cluster, course, devices, gallery, grading, pdf, processes, runner
 
 EPILOG = """examples:
   labs list
@@ -28,6 +30,9 @@ EPILOG = """examples:
   labs pdf                       # a PDF per executed notebook and one for the pack, in reports/
   labs gallery                   # reports/index.html and reports/README.md
   labs lab                       # JupyterLab on the notebooks, prints the URL"""
+
+# JupyterLab's settings defaults for `labs lab` (overrides.json): no pop-up about Jupyter's news
+LAB_SETTINGS = Path(__file__).parent / "jupyterlab"
 
 
 def build_parser():
@@ -364,12 +369,14 @@ def cmd_run(args, out=None):
     else:
         with client:
             results = cluster.run(jobs, opts, client, stream=out)
-    out.write("\n" + runner.summary(results) + "\n")
+    # the terminal may be gone (SIGHUP): what is left to say is said if it can be
+    runner.write_quietly(out, "\n" + runner.summary(results) + "\n")
     status = runner.exit_status(results)
-    if args.pdf and status != 130:
+    stopped = status >= 128  # a stop signal: no PDFs or checks, the gallery of what is there
+    if args.pdf and not stopped:
         ran = [opts.out / r.name / f"{r.name}.ipynb" for r in results if r.status == "ok"]
         make_pdfs(ran, opts.out, pack=len(jobs) > 1, out=out)
-    if args.check and status != 130:
+    if args.check and not stopped:
         status = status or check_after_run(results, opts.out, args.notebooks_dir, out)
     write_gallery(opts.out, args.notebooks_dir, out)
     return status
@@ -455,7 +462,7 @@ def make_pdfs(paths, folder, pack, out, with_code=False, paper="a4"):
 def write_gallery(folder, notebooks_dir, out):
     if Path(folder).is_dir():
         page, _ = gallery.write(runner.discover(notebooks_dir), folder)
-        out.write(f"gallery: {page}\n")
+        runner.write_quietly(out, f"gallery: {page}\n")
 
 
 def cmd_exercises(args, out=None):
@@ -540,7 +547,7 @@ def cmd_gallery(args, out=None):
 
 def cmd_lab(args, out=None):
     """Start JupyterLab on the notebooks folder (a kernel of this environment), print its URL, wait
-    for it."""
+    for it; Ctrl-C, SIGTERM or SIGHUP stop it (exit 128 + the signal's number)."""
     out = out or sys.stdout
     runner.check_backend(args.backend)
     if not 0 < args.port < 65536:
@@ -549,18 +556,48 @@ def cmd_lab(args, out=None):
     cmd = lab_command(args.notebooks_dir, args.ip, args.port, token)
     out.write(
         f"JupyterLab on {Path(args.notebooks_dir).resolve()} (backend {args.backend}); open\n"
-        f"    http://{args.ip}:{args.port}/lab?token={token}\nCtrl-C twice stops it.\n"
+        f"    http://{args.ip}:{args.port}/lab?token={token}\nCtrl-C stops it.\n"
     )
     out.flush()
+    server = None
+    with processes.interrupted_by_signals():
+        try:
+            # a session of its own: a signal reaches this process only, which stops the server
+            server = subprocess.Popen(
+                cmd,
+                env=runner.kernel_env(args.backend),
+                start_new_session=True,
+                preexec_fn=lambda: processes.die_with_parent(signal.SIGTERM),
+            )
+            return server.wait()
+        except KeyboardInterrupt as exc:
+            if server is not None:
+                stop_server(server)
+            return 128 + processes.signum_of(exc)
+
+
+def stop_server(server, grace=15):
+    """Stop a JupyterLab server as its own Ctrl-C would (SIGTERM: it shuts its kernels down), then
+    kill whatever of it is left after `grace` seconds."""
     try:
-        return subprocess.call(cmd, env=runner.kernel_env(args.backend))
-    except KeyboardInterrupt:
-        return 130
+        left = psutil.Process(server.pid).children(recursive=True)
+    except psutil.Error:
+        left = []
+    server.terminate()
+    try:
+        server.wait(timeout=grace)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):  # or a second Ctrl-C: no more waiting
+        processes.kill_tree(server)
+    for proc in left:  # kernels it could not shut down
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
 
 
 def lab_command(notebooks_dir, ip, port, token):
     """The command line that starts JupyterLab from this environment (as root too) without a
-    browser."""
+    browser, and without its pop-up asking whether to fetch Jupyter's news (LAB_SETTINGS)."""
     cmd = [
         sys.executable,
         "-m",
@@ -571,6 +608,7 @@ def lab_command(notebooks_dir, ip, port, token):
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={Path(notebooks_dir).resolve()}",
+        f"--LabApp.app_settings_dir={LAB_SETTINGS}",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")

@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from labs_tools import runner
+from labs_tools import processes, runner
 
 OUTPUT_LIMIT = 2_000  # characters of a failed job's log kept in its run.log
 
@@ -59,7 +59,7 @@ def run_on_worker(name, notebook, params, takes_out_dir, backend, timeout, cwd):
                 stderr=subprocess.STDOUT,
                 env=runner.kernel_env(backend),
                 start_new_session=True,
-                preexec_fn=die_with_parent,
+                preexec_fn=processes.die_with_parent,
             )
             status = wait(proc, timeout)
         files = {p.relative_to(outputs).as_posix(): p.read_bytes() for p in files_in(outputs)}
@@ -73,25 +73,18 @@ def files_in(folder):
 
 
 def wait(proc, timeout):
-    """Say "go" to a labs worker and wait for it: ok, failed, or timeout (then stopped)."""
+    """Say "go" to a labs worker and wait for it: ok, failed, or timeout (then stopped). Its stdin
+    stays open meanwhile: its end would tell the worker that this task is gone."""
     proc.stdin.write(b"go\n")
-    proc.stdin.close()
+    proc.stdin.flush()
     try:
         proc.wait(timeout=timeout or None)
     except subprocess.TimeoutExpired:
-        runner.kill_tree(proc)
+        processes.kill_tree(proc)
         return "timeout"
+    finally:
+        proc.stdin.close()
     return "ok" if proc.returncode == 0 else "failed"
-
-
-def die_with_parent():
-    """In the child, before exec: be killed when the Dask worker process dies (Linux prctl)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:  # not Linux: the worker's death leaves the job to finish on its own
-        pass
 
 
 def run(jobs, opts, client, stream=None):
@@ -99,6 +92,7 @@ def run(jobs, opts, client, stream=None):
     import distributed
 
     progress = runner.Progress(len(jobs), stream or sys.stdout)
+    runner.remove_leftovers(opts.out, progress)
     results, todo = runner.skip_or_queue(jobs, opts, progress)  # --resume, unmet requirements
     futures = {
         client.submit(
@@ -117,24 +111,24 @@ def run(jobs, opts, client, stream=None):
         for job in todo
     }
     try:
-        for future in distributed.as_completed(futures):
-            job = futures[future]
-            results[job.name] = collect(job, opts, future)
-            progress.finish(results[job.name])
-    except KeyboardInterrupt:
+        with processes.interrupted_by_signals():
+            for future in distributed.as_completed(futures):
+                job = futures[future]
+                results[job.name] = collect(job, opts, future)
+                progress.finish(results[job.name])
+    except KeyboardInterrupt as exc:
         client.cancel(list(futures))
+        signum = processes.signum_of(exc)
+        message = f"stopped by {signal.Signals(signum).name}; previous outputs kept"
         for job in jobs:
-            stopped = runner.Result(
-                job.name, "interrupted", message="stopped; previous outputs kept"
-            )
+            stopped = runner.Result(job.name, "interrupted", message=message, signum=signum)
             results.setdefault(job.name, stopped)
     return [results[job.name] for job in jobs]
 
 
 def collect(job, opts, future):
     """Publish a finished task's files (or its failure) into opts.out as a local run would."""
-    staging = Path(opts.out) / f".staging-{job.name}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir(parents=True)
+    staging = runner.make_staging(opts.out, job.name)
     try:
         done = future.result()
     except Exception as exc:  # noqa: BLE001 - a worker that died, a task that raised
@@ -165,7 +159,7 @@ def grade_on_worker(name, text, parameters, timeout, backend):
         path.write_text(text)
         sub = grading.Submission(path, "", name)
         executed, problem = grading.run_submission(
-            sub, parameters, timeout, backend, preexec_fn=die_with_parent
+            sub, parameters, timeout, backend, preexec_fn=processes.die_with_parent
         )
         return (nbformat.writes(executed) if executed is not None else None), problem
 

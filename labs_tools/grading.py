@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 
 from labs_lib.shared.files import atomic_write, to_json
-from labs_tools import runner
+from labs_tools import processes, runner
 
 CSV_FILE = "grades.csv"
 COLUMNS = ("student", "notebook", "exercise", "points", "max_points", "message")
@@ -125,7 +125,7 @@ def run_submission(sub, parameters, timeout, backend, preexec_fn=None):
             if proc.returncode:
                 problem = f"the run stopped: {last_line(err)}"
         except subprocess.TimeoutExpired:
-            runner.kill_tree(proc)
+            processes.kill_tree(proc)
             proc.communicate()
             problem = f"stopped after the {timeout:g} s timeout"
         executed = nbformat.read(str(output), as_version=4) if output.exists() else None

@@ -31,11 +31,13 @@ import yaml
 from labs_lib import PACKAGE_DIR, PROJECT_ROOT, __version__
 from labs_lib.shared.files import atomic_write, to_json
 from labs_lib.shared.params import check_all, coerce, read_params
-from labs_tools import devices
+from labs_tools import devices, processes
 
 PROFILES = ("smoke", "quick", "full")
 BACKENDS = ("tensorflow", "jax")
 DEFAULT_TIMEOUT = {"smoke": 600, "quick": 1800, "full": 6 * 3600}  # seconds per notebook
+OWNER_FILE = ".runner"  # in a staging folder: the runner that made it (processes.identity)
+STALE_AFTER = 60  # seconds after which a staging folder without an owner is a dead run's
 RUNNER_PARAMS = ("profile", "out_dir")  # set by the runner, not by -p
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 
@@ -65,6 +67,7 @@ class Result:
     where: str = ""
     message: str = ""
     cells: tuple = (0, 0)
+    signum: int = 0  # interrupted: the signal that stopped the run
 
 
 @dataclass
@@ -329,23 +332,34 @@ class Progress:
         with self.lock:
             line = f"[{self.done}/{self.total} done] {name}: cell {n}/{m}, {elapsed:.0f} s"
             if self.tty:
-                self.stream.write("\r\033[K" + line)
+                self.write("\r\033[K" + line)
             elif time.time() - self.last.get(name, 0) >= 15:
-                self.stream.write(line + "\n")
+                self.write(line + "\n")
             else:
                 return
             self.last[name] = time.time()
-            self.stream.flush()
 
     def finish(self, result):
         with self.lock:
             self.done += 1
             prefix = "\r\033[K" if self.tty else ""
-            self.stream.write(
+            self.write(
                 f"{prefix}[{self.done}/{self.total} done] {result.name}: {result.status}"
                 f" in {result.seconds:.1f} s{' - ' + result.message if result.message else ''}\n"
             )
-            self.stream.flush()
+
+    def write(self, text):
+        write_quietly(self.stream, text)
+
+
+def write_quietly(stream, text):
+    """Write and flush; a stream that is gone (a closed terminal, SIGHUP) is ignored: the run goes
+    on without it."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def cell_progress(nb_path):
@@ -384,22 +398,6 @@ def kernel_env(backend, gpu=None):
     return devices.worker_env(env, gpu)
 
 
-def kill_tree(proc):
-    """Stop a worker process and its kernel (which runs in a session of its own)."""
-    try:
-        import psutil
-
-        children = psutil.Process(proc.pid).children(recursive=True)
-    except Exception:  # noqa: BLE001 - the process may already be gone
-        children = []
-    for p in [proc, *children]:
-        try:
-            p.kill()
-        except Exception:  # noqa: BLE001 - already exited
-            pass
-    proc.wait()
-
-
 def worker_command(source, executed, params, cwd, warm=True):
     """The `python -m labs_tools.worker` command line that runs `source` into `executed`."""
     paths = [str(Path(p).resolve()) for p in (source, executed)]
@@ -420,8 +418,7 @@ class Worker:
     def __init__(self, job, opts, warm=True, pool=None):
         self.started, self.pool = None, pool or devices.GpuPool()
         self.gpu = self.pool.take()  # None without --gpus
-        self.staging = Path(opts.out) / f".staging-{job.name}-{uuid.uuid4().hex[:8]}"
-        self.staging.mkdir(parents=True)
+        self.staging = make_staging(opts.out, job.name)
         self.executed = self.staging / f"{job.name}.ipynb"
         params = dict(job.params)
         if job.takes_out_dir:
@@ -438,16 +435,25 @@ class Worker:
             )
 
     def go(self):
-        """Let the notebook run; its seconds count from now."""
+        """Let the notebook run; its seconds count from now. stdin stays open: its end tells the
+        worker that this runner is gone."""
         self.started = time.time()
         try:
             self.proc.stdin.write(b"go\n")
-            self.proc.stdin.close()
+            self.proc.stdin.flush()
         except OSError:  # the worker died while warming up: poll() reports it
             pass
 
+    def stop(self):
+        """Kill the worker and its kernel (if still running) and close its stdin."""
+        processes.kill_tree(self.proc)
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+
     def cancel(self):
-        kill_tree(self.proc)
+        self.stop()
         shutil.rmtree(self.staging, ignore_errors=True)
         self.release()
 
@@ -496,25 +502,29 @@ def execute(job, worker, opts, progress, stop):
     worker.go()
     proc, executed, started = worker.proc, worker.executed, worker.started
     status, seen, cells = None, None, (0, 0)
-    while proc.poll() is None:
-        elapsed = time.time() - started
-        if stop.is_set():
-            status = "interrupted"
-        elif opts.timeout and elapsed > opts.timeout:
-            status = "timeout"
-        if status:
-            kill_tree(proc)
-            break
-        mtime = executed.stat().st_mtime if executed.exists() else None
-        if mtime != seen:  # papermill rewrites the notebook at each cell; parse it only then
-            seen, cells = mtime, cell_progress(executed)
-        progress.update(job.name, cells, elapsed)
-        stop.wait(0.5)
+    try:
+        while proc.poll() is None:
+            elapsed = time.time() - started
+            if stop.is_set():
+                status = "interrupted"
+            elif opts.timeout and elapsed > opts.timeout:
+                status = "timeout"
+            if status:
+                break
+            mtime = executed.stat().st_mtime if executed.exists() else None
+            if mtime != seen:  # papermill rewrites the notebook at each cell; parse it only then
+                seen, cells = mtime, cell_progress(executed)
+            progress.update(job.name, cells, elapsed)
+            stop.wait(0.5)
+    finally:
+        worker.stop()  # whatever ended the wait: no worker or kernel outlives it
     seconds, gpu = time.time() - started, worker.gpu
     worker.release()
     if status == "interrupted":
         shutil.rmtree(worker.staging, ignore_errors=True)
-        return Result(job.name, "interrupted", seconds, message="stopped; previous outputs kept")
+        name = signal.Signals(stop.signum).name
+        message = f"stopped by {name}; previous outputs kept"
+        return Result(job.name, "interrupted", seconds, message=message, signum=stop.signum)
     return publish(
         job,
         opts,
@@ -554,6 +564,7 @@ def publish(job, opts, staging, executed, status, seconds, gpu=None):
         **where_it_ran(metrics, gpu),
     }
     final = Path(opts.out) / (job.name if status == "ok" else f"{job.name}.failed")
+    (staging / OWNER_FILE).unlink(missing_ok=True)
     if executed.exists():
         relocate(executed, staging, final, job.path)
     atomic_write(staging / "run.json", to_json(record))
@@ -611,7 +622,7 @@ def relocate(executed, staging, final, source):
 def swap_into_place(src, dest):
     """Replace folder `dest` by `src` with renames, signals held off so neither is lost half-way."""
     old = dest.with_name(f".old-{dest.name}-{uuid.uuid4().hex[:8]}")
-    blocked = {signal.SIGINT, signal.SIGTERM}
+    blocked = set(processes.STOP_SIGNALS)
     held = threading.current_thread() is threading.main_thread()
     if held:
         signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
@@ -628,7 +639,8 @@ def swap_into_place(src, dest):
 def run(jobs, opts, stream=None):
     """Execute jobs (skipping up-to-date ones with --resume); returns Results in job order."""
     Path(opts.out).mkdir(parents=True, exist_ok=True)
-    progress, stop = Progress(len(jobs), stream or sys.stdout), threading.Event()
+    progress, stop = Progress(len(jobs), stream or sys.stdout), processes.Stop()
+    remove_leftovers(opts.out, progress)
     results, todo = skip_or_queue(jobs, opts, progress)
     todo = longest_first(todo, opts)
     warm = WarmStarts(todo, opts)
@@ -646,14 +658,13 @@ def run(jobs, opts, stream=None):
         progress.finish(result)
         return result
 
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     pool = ThreadPoolExecutor(max_workers=max(1, opts.jobs))
     try:
-        run_in_pool(pool, one, todo, stop, results)
+        with processes.interrupted_by_signals():
+            run_in_pool(pool, one, todo, stop, results)
     finally:
         pool.shutdown(wait=True)
         warm.close()
-        signal.signal(signal.SIGTERM, previous)
     return [results[job.name] for job in jobs]
 
 
@@ -704,27 +715,24 @@ def longest_first(todo, opts):
 
 def run_in_pool(pool, one, todo, stop, results):
     """Run `one(job)` for each job of `todo` in `pool`, storing each Result in `results` by name. On
-    Ctrl-C (or SIGTERM, raised as KeyboardInterrupt) set `stop`, wait for the running notebooks to
-    stop, and record the jobs never started as interrupted."""
+    a stop signal (Ctrl-C, SIGTERM, SIGHUP: processes.Interrupted) set `stop`, wait for the running
+    notebooks to stop, and record the jobs never started as interrupted."""
+    futures = {}
     try:
         futures = {job.name: pool.submit(one, job) for job in todo}
         for name, future in futures.items():
             while not future.done():
                 time.sleep(0.1)
             results[name] = future.result()
-    except KeyboardInterrupt:
-        stop.set()
+    except KeyboardInterrupt as exc:
+        stop.set_by(processes.signum_of(exc))
         pool.shutdown(wait=True, cancel_futures=True)
         for name, future in futures.items():
             results[name] = (
                 future.result()
                 if future.done() and not future.cancelled()
-                else Result(name, "interrupted", message="not started")
+                else Result(name, "interrupted", message="not started", signum=stop.signum)
             )
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def summary(results):
@@ -746,6 +754,53 @@ def summary(results):
 
 
 def exit_status(results):
-    if any(r.status == "interrupted" for r in results):
-        return 130
+    """128 + the number of the signal that stopped the run (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP),
+    1 when a notebook failed or timed out, else 0."""
+    stopped = [r.signum or signal.SIGINT for r in results if r.status == "interrupted"]
+    if stopped:
+        return 128 + stopped[0]
     return 1 if any(r.status in ("failed", "timeout") for r in results) else 0
+
+
+# ---------------------------------------------------------------- staging folders
+
+
+def make_staging(out, name):
+    """A new staging folder for notebook `name` in `out`, owned by this process (OWNER_FILE)."""
+    staging = Path(out) / f".staging-{name}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    atomic_write(staging / OWNER_FILE, json.dumps(processes.identity()))
+    return staging
+
+
+def is_leftover(staging):
+    """True for a staging folder whose runner is gone (killed outright): its owner no longer runs,
+    or it has no owner and is older than STALE_AFTER seconds (a runner writes one at once)."""
+    try:
+        owner = json.loads((staging / OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        try:
+            return time.time() - staging.stat().st_mtime > STALE_AFTER
+        except OSError:
+            return False
+    return not processes.is_running(owner)
+
+
+def remove_leftovers(out, progress):
+    """Remove the staging folders of runs that were killed, and put back an output folder that a
+    kill left renamed aside (.old-<name>-<hash>) half-way through publishing."""
+    out = Path(out)
+    for staging in sorted(out.glob(".staging-*")):
+        if staging.is_dir() and is_leftover(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+            progress.write(f"removed {staging.name}, left by a run that was killed\n")
+    for old in sorted(out.glob(".old-*")):
+        try:
+            aged = time.time() - old.stat().st_ctime > STALE_AFTER
+        except OSError:
+            continue
+        dest = out / old.name[len(".old-") :].rsplit("-", 1)[0]
+        if aged and not dest.exists():
+            old.rename(dest)
+        elif aged:
+            shutil.rmtree(old, ignore_errors=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from labs_tools import runner
+from labs_tools import processes
 
 LABS = [sys.executable, "-m", "labs_tools.cli"]
 distributed = pytest.importorskip("distributed")
@@ -52,7 +52,7 @@ def scheduler(tmp_path_factory):
         yield address
     finally:
         for proc in reversed(started):
-            runner.kill_tree(proc)
+            processes.kill_tree(proc)
 
 
 def labs(pack, *args, timeout=300):

@@ -709,9 +709,9 @@ def test_failed_and_timed_out_runs_leave_no_staging_folders(broken):
 
 
 @notebook
-def test_sigterm_exits_130(interrupted):
+def test_sigterm_exits_143(interrupted):
     assert interrupted.reached, shown(interrupted.result)
-    assert interrupted.result.rc == 130, shown(interrupted.result)
+    assert interrupted.result.rc == 128 + signal.SIGTERM, shown(interrupted.result)
     assert summary_statuses(interrupted.result.stdout) == {
         "alpha": "interrupted",
         "beta": "interrupted",
