@@ -494,16 +494,20 @@ def cmd_grade(args, out=None):
         raise runner.UsageError(f"--timeout must be a number of seconds > 0, got {args.timeout}")
     runner.check_backend(args.backend)
     client = executor_client(args)  # a scheduler that cannot be reached stops here
-    found = grading.grade(
-        args.submissions,
-        args.profile,
-        args.out,
-        jobs=args.jobs,
-        timeout=args.timeout,
-        backend=args.backend,
-        notebooks_dir=args.notebooks_dir,
-        client=client,
-    )
+    try:
+        found = grading.grade(
+            args.submissions,
+            args.profile,
+            args.out,
+            jobs=args.jobs,
+            timeout=args.timeout,
+            backend=args.backend,
+            notebooks_dir=args.notebooks_dir,
+            client=client,
+        )
+    except processes.Interrupted as exc:  # every grading process stopped; nothing written
+        sys.stderr.write(f"labs grade: stopped by {exc}; no grades written\n")
+        return 128 + exc.signum
     for s in found:
         out.write(
             f"{s.student:16} {s.notebook:22} {s.exercise:26} {s.points:g}/{s.max_points:g}"

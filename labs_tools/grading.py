@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -96,9 +97,10 @@ def student_of(path, names):
     return path.stem
 
 
-def run_submission(sub, parameters, timeout, backend, preexec_fn=None):
+def run_submission(sub, parameters, timeout, backend, preexec_fn=None, stop=None):
     """Execute one submission in its own process; (executed notebook or None, problem or '').
-    preexec_fn: run in that process before it starts (a Dask worker ties it to its own life)."""
+    preexec_fn: run in that process before it starts (a Dask worker ties it to its own life);
+    stop: an Event that, once set, stops the process within half a second."""
     with tempfile.TemporaryDirectory(prefix="labs-grade-") as work:
         output = Path(work) / "executed.ipynb"
         params = {**parameters, "out_dir": str(Path(work) / "outputs")}
@@ -119,17 +121,25 @@ def run_submission(sub, parameters, timeout, backend, preexec_fn=None):
             start_new_session=True,
             preexec_fn=preexec_fn,
         )
-        problem = ""
-        try:
-            _, err = proc.communicate(timeout=timeout or None)
-            if proc.returncode:
-                problem = f"the run stopped: {last_line(err)}"
-        except subprocess.TimeoutExpired:
-            processes.kill_tree(proc)
-            proc.communicate()
-            problem = f"stopped after the {timeout:g} s timeout"
+        problem = wait_for_submission(proc, timeout, stop)
         executed = nbformat.read(str(output), as_version=4) if output.exists() else None
         return executed, problem
+
+
+def wait_for_submission(proc, timeout, stop=None):
+    """Wait for a grading process: '' when it ends well, else the problem. Past `timeout` seconds,
+    or once `stop` is set, it is killed with its kernel."""
+    deadline = time.monotonic() + timeout if timeout else float("inf")
+    while True:
+        try:
+            _, err = proc.communicate(timeout=0.5)
+            return f"the run stopped: {last_line(err)}" if proc.returncode else ""
+        except subprocess.TimeoutExpired:
+            stopped = stop is not None and stop.is_set()
+            if stopped or time.monotonic() > deadline:
+                processes.kill_tree(proc)
+                proc.communicate()
+                return "stopped" if stopped else f"stopped after the {timeout:g} s timeout"
 
 
 def last_line(err):
@@ -187,8 +197,7 @@ def grade(
 
         runs = cluster.grade(client, subs, params, timeout, backend)
     else:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            runs = list(pool.map(lambda s: run_submission(s, params(s), timeout, backend), subs))
+        runs = run_here(subs, params, timeout, backend, jobs)
     found = [
         score
         for sub, (executed, problem) in zip(subs, runs)
@@ -196,6 +205,24 @@ def grade(
     ]
     write_results(found, Path(out))
     return found
+
+
+def run_here(subs, params, timeout, backend, jobs):
+    """[(executed notebook or None, problem)] per submission, `jobs` at a time on this machine. A
+    stop signal (Ctrl-C, SIGTERM, SIGHUP) kills every grading process and kernel within a second
+    and is raised again (processes.Interrupted): nothing is written."""
+    stop, pool = processes.Stop(), ThreadPoolExecutor(max_workers=jobs)
+    try:
+        with processes.interrupted_by_signals():
+            futures = [
+                pool.submit(run_submission, s, params(s), timeout, backend, stop=stop) for s in subs
+            ]
+            return [future.result() for future in futures]
+    except KeyboardInterrupt as exc:
+        stop.set_by(processes.signum_of(exc))
+        raise processes.Interrupted(stop.signum) from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def write_results(found, out):

@@ -6,15 +6,18 @@ import csv
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from labs_tools import course, runner
+from labs_tools import course, processes, runner
 
 HAVE_TF = importlib.util.find_spec("tensorflow") is not None
 PARAMS = 'profile: str = "full"  # profile label\nout_dir: str = ""  # outputs'
@@ -182,6 +185,44 @@ def test_grade_refuses_a_tampered_test_cell(pack, tmp_path):
 def test_grade_refuses_bad_options(pack, tmp_path, args, message):
     result = labs(pack, "grade", str(submission(pack, tmp_path, "ada")), *args)
     assert result.returncode == 2 and message in result.stderr
+
+
+def test_a_stop_signal_stops_every_grading_process_and_writes_nothing(pack, tmp_path):
+    """SIGTERM to `labs grade` while two submissions hang: exit 143 within seconds, every grading
+    process and kernel gone (by process id), no grades written."""
+    hang = ("middle = 1", "import time; time.sleep(600)")
+    subs = [str(submission(pack, tmp_path, name, hang)) for name in ("hang1", "hang2")]
+    out = tmp_path / "grades"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labs_tools.cli", "--notebooks-dir", str(pack), "grade", *subs,
+         "--out", str(out), "--jobs", "2", "--timeout", "300"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+
+        def kernels():
+            below = psutil.Process(proc.pid).children(recursive=True)
+            return [p for p in below if "ipykernel" in " ".join(p.cmdline())]
+
+        deadline = time.monotonic() + 120
+        while len(kernels()) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        time.sleep(1.0)  # the kernels reach the sleeping cell
+        pids = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        seconds = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            processes.kill_tree(proc)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "labs grade: stopped by SIGTERM; no grades written" in err
+    assert seconds < 20 and len(pids) >= 4  # two grading processes, two kernels
+    time.sleep(0.5)
+    assert not [pid for pid in pids if psutil.pid_exists(pid)
+                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]  # fmt: skip
+    assert not out.exists()
 
 
 NBGRADER_CONFIG = """c = get_config()
