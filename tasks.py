@@ -82,12 +82,19 @@ def ensure_venv(extras):
 TEX_TOOLS = ("xelatex", "pandoc")
 TEX_INSTALL = (
     "apt-get install -y --no-install-recommends texlive-xetex texlive-fonts-recommended "
-    "texlive-plain-generic pandoc fonts-dejavu-core"
+    "texlive-plain-generic pandoc fonts-dejavu-core fonts-dejavu-extra"
 )
 
 
+def math_font_installed():
+    """The reports' math font, from fonts-dejavu-extra (xelatex stops without it)."""
+    return Path("/usr/share/fonts/truetype/dejavu/DejaVuMathTeXGyre.ttf").is_file()
+
+
 def missing_tex():
-    return [tool for tool in TEX_TOOLS if shutil.which(tool) is None]
+    """What of TEX_INSTALL is not installed: xelatex, pandoc, the math font."""
+    missing = [tool for tool in TEX_TOOLS if shutil.which(tool) is None]
+    return missing + ([] if math_font_installed() else ["the DejaVu Math font"])
 
 
 def pdf_args(skip=False):

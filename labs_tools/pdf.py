@@ -26,7 +26,8 @@ TEMPLATE = "labs_report"
 COURSE = "dl-labs: a deep-learning course pack"
 PAPER_SIZES = ("a4", "letter")
 TEX_PACKAGES = (
-    "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc fonts-dejavu-core"
+    "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc fonts-dejavu-core "
+    "fonts-dejavu-extra"
 )
 INSTALL_HINT = f"apt-get install -y --no-install-recommends {TEX_PACKAGES}"
 STREAM_LINES = 24  # a longer printed log keeps its first and last lines in the report
@@ -56,12 +57,16 @@ class RunInfo:
 
 
 def missing_tools():
-    """The programs the LaTeX route needs that are not on PATH, and the DejaVu fonts if absent."""
+    """The programs the LaTeX route needs that are not on PATH, and the DejaVu fonts if absent
+    (the text fonts come with fonts-dejavu-core, the math font with fonts-dejavu-extra)."""
     missing = [tool for tool in ("xelatex", "pandoc") if shutil.which(tool) is None]
-    if not any(
-        Path(d).is_dir() for d in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu")
+    folders = [Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu")]
+    for font, name in (
+        ("DejaVuSerif.ttf", "DejaVu fonts"),
+        ("DejaVuMathTeXGyre.ttf", "DejaVu Math"),
     ):
-        missing.append("DejaVu fonts")
+        if not any((folder / font).is_file() for folder in folders):
+            missing.append(name)
     return missing
 
 

@@ -21,12 +21,13 @@ def machine(monkeypatch):
     def fake_run(cmd, env=None):
         state.commands.append([str(c) for c in cmd])
         if cmd[:2] == ["apt-get", "install"]:
-            state.tools |= {"xelatex", "pandoc"}
+            state.tools |= {"xelatex", "pandoc", "math font"}
         return 0
 
     monkeypatch.setattr(
         tasks.shutil, "which", lambda t: f"/usr/bin/{t}" if t in state.tools else None
     )
+    monkeypatch.setattr(tasks, "math_font_installed", lambda: "math font" in state.tools)
     monkeypatch.setattr(tasks.os, "geteuid", lambda: 0 if state.root else 1000)
     monkeypatch.setattr(tasks, "run", fake_run)
     monkeypatch.setattr(
@@ -37,7 +38,7 @@ def machine(monkeypatch):
 
 
 def test_pdfs_are_made_when_tex_is_installed(machine):
-    machine.tools |= {"xelatex", "pandoc"}
+    machine.tools |= {"xelatex", "pandoc", "math font"}
     assert tasks.pdf_args() == ["--pdf"] and machine.commands == []
 
 
@@ -47,7 +48,7 @@ def test_as_root_the_tex_packages_are_installed_with_apt_get(machine):
     assert machine.commands[0] == ["apt-get", "update", "-qq"]
     install = machine.commands[1]
     assert install[:4] == ["apt-get", "install", "-y", "--no-install-recommends"]
-    assert {"texlive-xetex", "pandoc", "fonts-dejavu-core"} <= set(install)
+    assert {"texlive-xetex", "pandoc", "fonts-dejavu-core", "fonts-dejavu-extra"} <= set(install)
 
 
 def test_without_root_it_stops_before_installing_or_running_with_the_line_to_run(machine):
@@ -59,6 +60,16 @@ def test_without_root_it_stops_before_installing_or_running_with_the_line_to_run
     assert machine.commands == []  # no venv built, no notebook run
 
 
+def test_tex_without_the_math_font_is_not_enough(machine):
+    # found on a fresh Debian machine: xelatex stopped at the report's \setmathfont{DejaVu Math TeX
+    # Gyre}, which fonts-dejavu-core lacks
+    machine.tools |= {"xelatex", "pandoc"}
+    with pytest.raises(SystemExit) as stop:
+        tasks.main(["reports"])
+    assert "the PDF reports need the DejaVu Math font" in str(stop.value)
+    assert machine.commands == []
+
+
 def test_no_pdf_runs_the_quick_pack_without_pdfs(machine, capsys):
     assert tasks.main(["reports", "--no-pdf", "--jobs", "2"]) == 0
     assert machine.commands[0] == ["venv", tasks.EXTRAS]
@@ -68,7 +79,7 @@ def test_no_pdf_runs_the_quick_pack_without_pdfs(machine, capsys):
 
 
 def test_gpu_installs_cuda_jax_checks_the_gpu_and_runs_the_full_pack_on_jax(machine):
-    machine.tools |= {"xelatex", "pandoc"}
+    machine.tools |= {"xelatex", "pandoc", "math font"}
     assert tasks.main(["reports", "--gpu", "--gpus", "0,1", "--jobs", "2"]) == 0
     assert machine.commands[:2] == [["venv", tasks.GPU_EXTRAS], ["check_gpu"]]
     labs = machine.commands[-1]
