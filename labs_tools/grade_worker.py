@@ -11,6 +11,8 @@ import sys
 
 import nbformat
 
+from labs_tools import processes
+
 MAX_STREAM_CHARS = 20_000
 
 
@@ -28,6 +30,7 @@ def cap_streams(cell):
 def main(argv):
     input_path, output_path, parameters, cwd = argv
     from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
 
     from labs_lib.shared.files import atomic_write
     from labs_tools.course import parameterized
@@ -39,18 +42,35 @@ def main(argv):
             cap_streams(cell)
         atomic_write(output_path, nbformat.writes(nb))
 
+    kernel = {}  # the kernel's process, kept to say how it ended if it dies
+
+    def remember_kernel(**_):
+        kernel.setdefault("process", getattr(client.km.provisioner, "process", None))
+
     client = NotebookClient(
         nb,
         kernel_name="python3",
         allow_errors=True,
         timeout=None,
         resources={"metadata": {"path": cwd}},
+        on_cell_start=remember_kernel,
         on_cell_executed=save,
     )
     save()
-    client.execute()
+    try:
+        client.execute()
+    except DeadKernelError:
+        save()
+        sys.stderr.write(f"{kernel_death(kernel.get('process'))}\n")
+        return 1
     save()
     return 0
+
+
+def kernel_death(process):
+    """'the kernel died (exit code 1)', or with the signal that killed it, when it is known."""
+    code = process.poll() if process is not None else None
+    return "the kernel died" + (f" ({processes.exit_cause(code)})" if code is not None else "")
 
 
 if __name__ == "__main__":
