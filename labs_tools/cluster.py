@@ -12,7 +12,6 @@ The workers need this project installed (the same environment and data directory
 """
 
 import json
-import signal
 import subprocess
 import sys
 import tempfile
@@ -119,10 +118,8 @@ def run(jobs, opts, client, stream=None):
     except KeyboardInterrupt as exc:
         client.cancel(list(futures))
         signum = processes.signum_of(exc)
-        message = f"stopped by {signal.Signals(signum).name}; previous outputs kept"
         for job in jobs:
-            stopped = runner.Result(job.name, "interrupted", message=message, signum=signum)
-            results.setdefault(job.name, stopped)
+            results.setdefault(job.name, runner.interrupted(job.name, signum))
     return [results[job.name] for job in jobs]
 
 

@@ -61,16 +61,11 @@ def main(argv):
         client.execute()
     except DeadKernelError:
         save()
-        sys.stderr.write(f"{kernel_death(kernel.get('process'))}\n")
+        death = processes.kernel_death(kernel.get("process")) or "the kernel died"
+        sys.stderr.write(f"{death}\n")
         return 1
     save()
     return 0
-
-
-def kernel_death(process):
-    """'the kernel died (exit code 1)', or with the signal that killed it, when it is known."""
-    code = process.poll() if process is not None else None
-    return "the kernel died" + (f" ({processes.exit_cause(code)})" if code is not None else "")
 
 
 if __name__ == "__main__":

@@ -89,6 +89,13 @@ def exit_cause(returncode):
     return f"exit code {returncode}"
 
 
+def kernel_death(kernel):
+    """'the kernel died (...)' with its exit code or signal, or '' while the kernel process (a
+    Popen) runs or is not known."""
+    code = kernel.poll() if kernel is not None else None
+    return "" if code is None else f"the kernel died ({exit_cause(code)})"
+
+
 def identity(pid=None):
     """{'pid', 'started'} of a process (this one by default): its id and start time, which
     together name it even after the id is reused."""

@@ -522,9 +522,7 @@ def execute(job, worker, opts, progress, stop):
     worker.release()
     if status == "interrupted":
         shutil.rmtree(worker.staging, ignore_errors=True)
-        name = signal.Signals(stop.signum).name
-        message = f"stopped by {name}; previous outputs kept"
-        return Result(job.name, "interrupted", seconds, message=message, signum=stop.signum)
+        return interrupted(job.name, stop.signum, seconds)
     return publish(
         job,
         opts,
@@ -534,6 +532,12 @@ def execute(job, worker, opts, progress, stop):
         seconds,
         gpu,
     )
+
+
+def interrupted(name, signum, seconds=0.0):
+    """The Result of a notebook stopped by signal `signum` before it was published."""
+    message = f"stopped by {signal.Signals(signum).name}; previous outputs kept"
+    return Result(name, "interrupted", seconds, message=message, signum=signum)
 
 
 def publish(job, opts, staging, executed, status, seconds, gpu=None):

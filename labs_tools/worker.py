@@ -9,9 +9,9 @@ in that kernel; a failing cell exits 1, as `papermill` does, and so does a kerne
 within a second; the cause is the last line printed and an error in the cell that was running).
 End of input before "go" (the runner stopped or was killed) shuts the kernel down and exits 3
 without running anything; after "go" the runner keeps stdin open, and its end (the runner closed
-it, or died) kills the kernel and exits 4. The notebook
-still runs in a kernel of its own: only imports happen early. With --cold the kernel imports
-nothing ahead (`labs run --no-warm-start`: the kernel starts at its turn).
+it, or died) kills the kernel and exits 4. The notebook still runs in a kernel of its own: only
+imports happen early. With --cold the kernel imports nothing ahead (`labs run --no-warm-start`: the
+kernel starts at its turn).
 """
 
 import asyncio
@@ -100,13 +100,6 @@ async def warm_up(km, modules, timeout=300):
         kc.stop_channels()
 
 
-def kernel_death(kernel):
-    """'the kernel died (...)' with its exit code or signal, or '' while the kernel process
-    (a Popen) runs."""
-    code = kernel.poll()
-    return "" if code is None else f"the kernel died ({processes.exit_cause(code)})"
-
-
 def mark_death(output_path, death):
     """Add `death` as an error to the cell that was running in the executed notebook papermill left
     (the last one it reached), so the notebook and the run's message say why it stopped."""
@@ -161,7 +154,7 @@ def execute(input_path, output_path, parameters, cwd, km, kernel):
             start_timeout=KERNEL_START_TIMEOUT,
         )
     except Exception:
-        death = kernel_death(kernel)
+        death = processes.kernel_death(kernel)
         if not death:
             raise
         if Path(output_path).exists():
